@@ -1,0 +1,188 @@
+"""JSON-LD processing with pyld, offline: bundled contexts only, strict expansion.
+
+* :func:`document_loader` answers only for the bundled context URLs
+  (:data:`credentials.contexts.BUNDLED_CONTEXTS`); any other URL raises
+  :class:`~credentials.errors.ContextError` — nothing is ever fetched.
+* Processed contexts are cached in a cache private to this module, keyed by URL; the loader
+  only ever returns the sha256-pinned bytes for a URL, so the URL determines the digest and
+  the key covers everything that can change the result.
+* Expansion is *strict* (as Data Integrity requires): a property that does not expand to an
+  absolute IRI, or a relative ``@type`` / ``@id``, raises
+  :class:`~credentials.errors.JsonLdProcessingError` with code ``undefined_term`` instead of
+  being silently dropped (a dropped term would be left unsigned).
+* :func:`to_quads` turns a document into RDF quads for :mod:`credentials.rdfc`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+
+from cachetools import LRUCache
+from pyld import jsonld
+from pyld.context_resolver import ContextResolver
+
+from credentials.contexts import BUNDLED_CONTEXTS, context_bytes
+from credentials.errors import ContextError, CredentialError, ErrorCode, JsonLdProcessingError
+from credentials.rdfc import Quad, blank_term, iri_term, literal_term
+
+_CONTEXT_CACHE: Final[LRUCache[str, Any]] = LRUCache(maxsize=64)
+_ABSOLUTE_IRI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]*$")
+
+
+def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """pyld document loader over the bundled contexts; raises ContextError otherwise."""
+    del options  # pyld passes request options; nothing to negotiate offline
+    if url not in BUNDLED_CONTEXTS:
+        raise ContextError(f"unknown JSON-LD context {url!r}: only bundled contexts are loaded")
+    # pyld mutates context documents while resolving them, so hand out a fresh parse; the
+    # processed result is cached by the resolver, so this runs once per URL per process.
+    return {
+        "contextUrl": None,
+        "documentUrl": url,
+        "document": json.loads(context_bytes(url)),
+        "tag": "static",
+    }
+
+
+def _options() -> dict[str, Any]:
+    return {
+        "documentLoader": document_loader,
+        "contextResolver": ContextResolver(_CONTEXT_CACHE, document_loader),
+        "processingMode": "json-ld-1.1",
+        "base": "",
+    }
+
+
+def _find_credential_error(exc: BaseException) -> CredentialError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, CredentialError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class _DroppedPropertyError(Exception):
+    def __init__(self, prop: str | None) -> None:
+        super().__init__(prop)
+        self.prop = prop
+
+
+def _on_dropped(prop: str | None) -> None:
+    raise _DroppedPropertyError(prop)
+
+
+def _check_absolute(node: Any) -> None:
+    """Relative @id / @type values are dropped by RDF conversion: refuse them."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if key == "@id":
+                    if (
+                        isinstance(value, str)
+                        and not value.startswith("_:")
+                        and not _ABSOLUTE_IRI.match(value)
+                    ):
+                        raise JsonLdProcessingError(
+                            f"identifier {value!r} is not an absolute IRI",
+                            code=ErrorCode.UNDEFINED_TERM,
+                        )
+                elif key == "@type":
+                    types = value if isinstance(value, list) else [value]
+                    for t in types:
+                        if isinstance(t, str) and t != "@json" and not _ABSOLUTE_IRI.match(t):
+                            raise JsonLdProcessingError(
+                                f"type {t!r} is not defined by any context",
+                                code=ErrorCode.UNDEFINED_TERM,
+                            )
+                elif key != "@value":
+                    stack.append(value)
+
+
+def expand(document: dict[str, Any]) -> list[Any]:
+    """Strictly expand a JSON-LD document with the bundled contexts.
+
+    Raises :class:`ContextError` for an unknown context and
+    :class:`JsonLdProcessingError` for an undefined term or any JSON-LD error.
+    """
+    processor = jsonld.JsonLdProcessor(on_property_dropped=_on_dropped)
+    try:
+        expanded: list[Any] = processor.expand(document, _options())
+    except _DroppedPropertyError as exc:
+        raise JsonLdProcessingError(
+            f"term {exc.prop!r} is not defined by the document's contexts",
+            code=ErrorCode.UNDEFINED_TERM,
+        ) from None
+    except jsonld.JsonLdError as exc:
+        inner = _find_credential_error(exc)
+        if inner is not None:
+            raise inner from None
+        dropped = exc
+        while dropped is not None and not isinstance(dropped, _DroppedPropertyError):
+            dropped = dropped.__cause__
+        if isinstance(dropped, _DroppedPropertyError):
+            raise JsonLdProcessingError(
+                f"term {dropped.prop!r} is not defined by the document's contexts",
+                code=ErrorCode.UNDEFINED_TERM,
+            ) from None
+        code = getattr(exc, "code", None) or getattr(exc, "type", "")
+        raise JsonLdProcessingError(f"JSON-LD error: {code}: {exc}") from None
+    except RecursionError:
+        raise JsonLdProcessingError("JSON-LD document nested too deeply") from None
+    _check_absolute(expanded)
+    return expanded
+
+
+def _term(node: dict[str, Any]) -> str:
+    kind = node["type"]
+    value: str = node["value"]
+    if kind == "IRI":
+        return iri_term(value)
+    if kind == "blank node":
+        return blank_term(value[2:])
+    return literal_term(value, node.get("datatype"), node.get("language"))
+
+
+def expanded_to_quads(expanded: list[Any]) -> list[Quad]:
+    """RDF quads (canonical term strings) of an already expanded document."""
+    processor = jsonld.JsonLdProcessor()
+    options = _options()
+    options["produceGeneralizedRdf"] = False
+    options["rdfDirection"] = "i18n-datatype"
+    try:
+        dataset = processor.to_rdf(expanded, options)
+    except jsonld.JsonLdError as exc:
+        raise JsonLdProcessingError(f"RDF conversion failed: {exc}") from None
+    quads: list[Quad] = []
+    seen: set[Quad] = set()
+    for graph_name, triples in dataset.items():
+        if graph_name == "@default":
+            graph = ""
+        elif graph_name.startswith("_:"):
+            graph = blank_term(graph_name[2:])
+        else:
+            graph = iri_term(graph_name)
+        for triple in triples:
+            quad: Quad = (
+                _term(triple["subject"]),
+                _term(triple["predicate"]),
+                _term(triple["object"]),
+                graph,
+            )
+            if quad not in seen:
+                seen.add(quad)
+                quads.append(quad)
+    return quads
+
+
+def to_quads(document: dict[str, Any]) -> list[Quad]:
+    """Strictly expand ``document`` and convert it to RDF quads."""
+    return expanded_to_quads(expand(document))
