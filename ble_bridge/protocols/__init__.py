@@ -1,0 +1,1 @@
+"""Pure protocol adapters: ``bytes -> typed values``, no I/O, no clocks."""

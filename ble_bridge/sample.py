@@ -1,0 +1,213 @@
+"""The normalised measurement set and the sample the gateway stores and uploads.
+
+Conventions (one for every adapter): SI units (V, A, Ah, kWh, kW, °C, kΩ for isolation as the
+buses report it), and **current positive = charging**. Decoders flip each bus's own sign.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+# Lists that several requests contribute to (cell pages, module temperature groups): merging
+# two partial measurement sets concatenates them in poll order instead of overwriting.
+_CONCATENATED = ("cell_voltages_v", "temperatures_c")
+# Fields stored as sorted (name, value) pairs and rendered as JSON objects.
+_MAPPINGS = ("status_flags", "extras")
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    """Decoded values of one or more frames; ``None`` where the frames carry no value.
+
+    Field names are the JSON keys of ``bpp-bridge decode`` and of uploaded samples.
+    """
+
+    pack_voltage_v: float | None = None
+    pack_current_a: float | None = None
+    power_kw: float | None = None
+    soc_pct: float | None = None
+    soc_display_pct: float | None = None
+    soh_pct: float | None = None
+    cell_voltages_v: tuple[float, ...] | None = None
+    cell_voltage_min_v: float | None = None
+    cell_voltage_max_v: float | None = None
+    cell_voltage_min_no: int | None = None
+    cell_voltage_max_no: int | None = None
+    cell_voltage_delta_v: float | None = None
+    temperatures_c: tuple[float, ...] | None = None
+    temperature_min_c: float | None = None
+    temperature_max_c: float | None = None
+    inlet_temperature_c: float | None = None
+    heater_temperature_c: float | None = None
+    mosfet_temperature_c: float | None = None
+    cycles: int | None = None
+    remaining_capacity_ah: float | None = None
+    nominal_capacity_ah: float | None = None
+    cumulative_charged_ah: float | None = None
+    cumulative_discharged_ah: float | None = None
+    cumulative_charged_kwh: float | None = None
+    cumulative_discharged_kwh: float | None = None
+    operating_time_s: int | None = None
+    isolation_kohm: float | None = None
+    aux_battery_v: float | None = None
+    max_charge_power_kw: float | None = None
+    max_discharge_power_kw: float | None = None
+    charge_enabled: bool | None = None
+    discharge_enabled: bool | None = None
+    charging: bool | None = None
+    status_flags: tuple[tuple[str, int], ...] | None = None
+    hardware_version: str | None = None
+    # Vehicle-specific values without a normalised meaning (fan, motor rpm...), name -> number.
+    extras: tuple[tuple[str, float], ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON object with only the keys the frames carried (lists as lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name in _MAPPINGS:
+                out[f.name] = dict(value)
+            elif isinstance(value, tuple):
+                out[f.name] = list(value)
+            else:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Measurements:
+        """Inverse of :meth:`to_json` (unknown keys are refused with ``KeyError``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                raise KeyError(key)
+            if key in _MAPPINGS:
+                kwargs[key] = tuple(sorted(value.items()))
+            elif isinstance(value, list):
+                kwargs[key] = tuple(value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    def merged(self, later: Measurements) -> Measurements:
+        """Combine two partial sets: ``later`` wins, cell/temperature lists concatenate."""
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(later, f.name)
+            if f.name in _CONCATENATED and a is not None and b is not None:
+                kwargs[f.name] = tuple(a) + tuple(b)
+            elif f.name in _MAPPINGS and a is not None and b is not None:
+                kwargs[f.name] = tuple(sorted({**dict(a), **dict(b)}.items()))
+            else:
+                kwargs[f.name] = b if b is not None else a
+        return Measurements(**kwargs)
+
+
+def merge_all(parts: Iterable[Measurements]) -> Measurements:
+    """Merge partial measurement sets in poll order, then fill derived values."""
+    result = Measurements()
+    for part in parts:
+        result = result.merged(part)
+    return with_derived(result)
+
+
+def with_derived(m: Measurements) -> Measurements:
+    """Fill values that follow from others (power, cell min/max/delta, temperature range).
+
+    Only empty fields are filled: a BMS's own min/max (which covers the whole pack) is never
+    replaced by one computed from a partial cell list.
+    """
+    changes: dict[str, Any] = {}
+    if m.power_kw is None and m.pack_voltage_v is not None and m.pack_current_a is not None:
+        changes["power_kw"] = round(m.pack_voltage_v * m.pack_current_a / 1000, 3)
+    cells = m.cell_voltages_v
+    lo, hi = m.cell_voltage_min_v, m.cell_voltage_max_v
+    if cells:
+        lo = min(cells) if lo is None else lo
+        hi = max(cells) if hi is None else hi
+        changes["cell_voltage_min_v"], changes["cell_voltage_max_v"] = lo, hi
+    if m.cell_voltage_delta_v is None and lo is not None and hi is not None:
+        changes["cell_voltage_delta_v"] = round(hi - lo, 4)
+    if m.temperatures_c:
+        if m.temperature_min_c is None:
+            changes["temperature_min_c"] = min(m.temperatures_c)
+        if m.temperature_max_c is None:
+            changes["temperature_max_c"] = max(m.temperatures_c)
+    return dataclasses.replace(m, **changes) if changes else m
+
+
+class ClockSource(StrEnum):
+    """Where the wall-clock time of a sample comes from (the server trusts them differently)."""
+
+    SYSTEM = "system"  # the gateway's own clock, possibly unsynchronised
+    NTP = "ntp"  # the gateway's clock, known to be NTP-synchronised
+    SIMULATED = "simulated"
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    """One request/response exchange kept verbatim for audit."""
+
+    request_hex: str
+    response_hex: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatterySample:
+    """One normalised reading of one device, as stored in the outbox and uploaded."""
+
+    device_id: str
+    adapter_id: str
+    profile_id: str
+    measurements: Measurements
+    raw_frames: tuple[RawFrame, ...]
+    monotonic_ns: int
+    wall_time_ms: int
+    clock_source: ClockSource
+    sequence: int | None = None  # assigned by the outbox, per device
+    boot_id: str = field(default="")
+
+    def to_json(self) -> dict[str, Any]:
+        """The sample JSON object of the upload protocol (docs/BRIDGE.md)."""
+        return {
+            "deviceId": self.device_id,
+            "sequence": self.sequence,
+            "adapterId": self.adapter_id,
+            "profileId": self.profile_id,
+            "measurements": self.measurements.to_json(),
+            "rawFrames": [
+                {"request": f.request_hex, "response": f.response_hex} for f in self.raw_frames
+            ],
+            "monotonicNs": self.monotonic_ns,
+            "bootId": self.boot_id,
+            "wallTimeMs": self.wall_time_ms,
+            "clockSource": str(self.clock_source),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatterySample:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            device_id=data["deviceId"],
+            sequence=data["sequence"],
+            adapter_id=data["adapterId"],
+            profile_id=data["profileId"],
+            measurements=Measurements.from_json(data["measurements"]),
+            raw_frames=tuple(RawFrame(f["request"], f["response"]) for f in data["rawFrames"]),
+            monotonic_ns=data["monotonicNs"],
+            boot_id=data["bootId"],
+            wall_time_ms=data["wallTimeMs"],
+            clock_source=ClockSource(data["clockSource"]),
+        )
+
+
+def now_stamps() -> tuple[int, int]:
+    """``(monotonic_ns, wall_time_ms)`` taken together."""
+    return time.monotonic_ns(), time.time_ns() // 1_000_000
