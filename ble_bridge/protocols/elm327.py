@@ -144,7 +144,7 @@ def reply_lines(text: str) -> list[str]:
     """Normalised non-empty lines of a reply: upper case, spaces and NULs removed."""
     out: list[str] = []
     for raw in re.split(r"[\r\n]+", text):
-        line = raw.replace("\x00", "").strip().upper()
+        line = raw.replace("\x00", "").strip().removesuffix(">").strip().upper()
         if not line:
             continue
         squashed = line.replace(" ", "")
