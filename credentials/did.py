@@ -295,3 +295,30 @@ class DidResolver:
                 code=ErrorCode.VERIFICATION_METHOD_NOT_FOUND,
             )
         return found
+
+
+class StaticDocumentFetcher:
+    """A :class:`DocumentFetcher` over documents held in memory (URL → JSON).
+
+    The platform can register its own DID documents and status list credentials here to
+    resolve them locally; tests use it as a fake network.
+    """
+
+    def __init__(self, documents: Mapping[str, Any] | None = None) -> None:
+        self._documents: dict[str, Any] = dict(documents or {})
+
+    def put(self, url: str, document: Any) -> None:
+        """Publish (or replace) the document at ``url``."""
+        self._documents[url] = document
+
+    def put_did_document(self, document: Mapping[str, Any]) -> str:
+        """Publish a ``did:web`` document at its URL; returns the URL."""
+        url = did_web_to_url(str(document["id"]))
+        self._documents[url] = dict(document)
+        return url
+
+    async def __call__(self, url: str) -> Any:
+        """The document at ``url``; :class:`DidError` (resolution failed) if absent."""
+        if url not in self._documents:
+            raise DidError(f"nothing published at {url}", code=ErrorCode.DID_RESOLUTION_FAILED)
+        return self._documents[url]

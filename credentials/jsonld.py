@@ -137,6 +137,12 @@ def expand(document: dict[str, Any]) -> list[Any]:
         raise JsonLdProcessingError(f"JSON-LD error: {code}: {exc}") from None
     except RecursionError:
         raise JsonLdProcessingError("JSON-LD document nested too deeply") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # pyld has crash bugs on some valid-looking input (e.g. a context {"@vocab": null}
+        # when no vocabulary is set raises KeyError): refuse, never crash
+        raise JsonLdProcessingError(
+            f"JSON-LD processor failed on this input: {type(exc).__name__}: {exc}"
+        ) from None
     _check_absolute(expanded)
     return expanded
 
