@@ -20,11 +20,13 @@ _CONCATENATED = ("cell_voltages_v", "temperatures_c")
 _MAPPINGS = ("status_flags", "extras")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Measurements:
     """Decoded values of one or more frames; ``None`` where the frames carry no value.
 
     Field names are the JSON keys of ``bpp-bridge decode`` and of uploaded samples.
+    Decoders build instances with :meth:`from_values` (the generated ``__init__`` of a frozen
+    dataclass with ~40 fields costs more than the decoding itself on the hot path).
     """
 
     pack_voltage_v: float | None = None
@@ -65,6 +67,19 @@ class Measurements:
     # Vehicle-specific values without a normalised meaning (fan, motor rpm...), name -> number.
     extras: tuple[tuple[str, float], ...] | None = None
 
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> Measurements:
+        """Fast constructor from ``{field name: value}`` (names are trusted: decoders only)."""
+        obj = object.__new__(cls)
+        state = obj.__dict__
+        state.update(_DEFAULTS)
+        state.update(values)
+        return obj
+
+    def values(self) -> dict[str, Any]:
+        """``{field name: value}`` of the fields that are set."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
     def to_json(self) -> dict[str, Any]:
         """JSON object with only the keys the frames carried (lists as lists)."""
         out: dict[str, Any] = {}
@@ -98,49 +113,70 @@ class Measurements:
 
     def merged(self, later: Measurements) -> Measurements:
         """Combine two partial sets: ``later`` wins, cell/temperature lists concatenate."""
-        kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            a, b = getattr(self, f.name), getattr(later, f.name)
-            if f.name in _CONCATENATED and a is not None and b is not None:
-                kwargs[f.name] = tuple(a) + tuple(b)
-            elif f.name in _MAPPINGS and a is not None and b is not None:
-                kwargs[f.name] = tuple(sorted({**dict(a), **dict(b)}.items()))
+        return Measurements.from_values(merge_values([self.values(), later.values()]))
+
+
+def merge_values(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Merge ``{field: value}`` dicts in poll order (later wins; lists concatenate)."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for name, b in part.items():
+            a = out.get(name)
+            if a is None:
+                out[name] = b
+            elif name in _CONCATENATED:
+                out[name] = tuple(a) + tuple(b)
+            elif name in _MAPPINGS:
+                out[name] = tuple(sorted({**dict(a), **dict(b)}.items()))
             else:
-                kwargs[f.name] = b if b is not None else a
-        return Measurements(**kwargs)
+                out[name] = b
+    return out
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Measurements))
+
+
+_DEFAULTS: dict[str, Any] = dict.fromkeys(_FIELD_NAMES)
 
 
 def merge_all(parts: Iterable[Measurements]) -> Measurements:
     """Merge partial measurement sets in poll order, then fill derived values."""
-    result = Measurements()
-    for part in parts:
-        result = result.merged(part)
-    return with_derived(result)
+    listed = list(parts)
+    values = listed[0].values() if len(listed) == 1 else merge_values(p.values() for p in listed)
+    return Measurements.from_values(derive_values(values))
 
 
 def with_derived(m: Measurements) -> Measurements:
+    """Fill values that follow from others (see :func:`derive_values`)."""
+    return Measurements.from_values(derive_values(m.values()))
+
+
+def derive_values(v: dict[str, Any]) -> dict[str, Any]:
     """Fill values that follow from others (power, cell min/max/delta, temperature range).
 
     Only empty fields are filled: a BMS's own min/max (which covers the whole pack) is never
-    replaced by one computed from a partial cell list.
+    replaced by one computed from a partial cell list. Mutates and returns ``v``.
     """
-    changes: dict[str, Any] = {}
-    if m.power_kw is None and m.pack_voltage_v is not None and m.pack_current_a is not None:
-        changes["power_kw"] = round(m.pack_voltage_v * m.pack_current_a / 1000, 3)
-    cells = m.cell_voltages_v
-    lo, hi = m.cell_voltage_min_v, m.cell_voltage_max_v
+    get = v.get
+    voltage, current = get("pack_voltage_v"), get("pack_current_a")
+    if get("power_kw") is None and voltage is not None and current is not None:
+        v["power_kw"] = round(voltage * current / 1000, 3)
+    cells = get("cell_voltages_v")
+    lo, hi = get("cell_voltage_min_v"), get("cell_voltage_max_v")
     if cells:
-        lo = min(cells) if lo is None else lo
-        hi = max(cells) if hi is None else hi
-        changes["cell_voltage_min_v"], changes["cell_voltage_max_v"] = lo, hi
-    if m.cell_voltage_delta_v is None and lo is not None and hi is not None:
-        changes["cell_voltage_delta_v"] = round(hi - lo, 4)
-    if m.temperatures_c:
-        if m.temperature_min_c is None:
-            changes["temperature_min_c"] = min(m.temperatures_c)
-        if m.temperature_max_c is None:
-            changes["temperature_max_c"] = max(m.temperatures_c)
-    return dataclasses.replace(m, **changes) if changes else m
+        if lo is None:
+            lo = v["cell_voltage_min_v"] = min(cells)
+        if hi is None:
+            hi = v["cell_voltage_max_v"] = max(cells)
+    if get("cell_voltage_delta_v") is None and lo is not None and hi is not None:
+        v["cell_voltage_delta_v"] = round(hi - lo, 4)
+    temps = get("temperatures_c")
+    if temps:
+        if get("temperature_min_c") is None:
+            v["temperature_min_c"] = min(temps)
+        if get("temperature_max_c") is None:
+            v["temperature_max_c"] = max(temps)
+    return v
 
 
 class ClockSource(StrEnum):
@@ -211,3 +247,8 @@ class BatterySample:
 def now_stamps() -> tuple[int, int]:
     """``(monotonic_ns, wall_time_ms)`` taken together."""
     return time.monotonic_ns(), time.time_ns() // 1_000_000
+
+
+def measured(**values: Any) -> Measurements:
+    """Keyword form of :meth:`Measurements.from_values` for decoders."""
+    return Measurements.from_values(values)

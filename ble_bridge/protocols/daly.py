@@ -9,8 +9,10 @@ Current on both is ``(raw − 30000) / 10`` A, positive when charging.
 
 from __future__ import annotations
 
+import struct
+
 from ble_bridge.errors import BadChecksumError, BadFrameError, BadLengthError, UnsupportedError
-from ble_bridge.sample import Measurements
+from ble_bridge.sample import Measurements, measured
 
 LEGACY_START = 0xA5
 LEGACY_LEN = 13
@@ -26,13 +28,24 @@ def sum8(data: bytes) -> int:
     return sum(data) & 0xFF
 
 
-def crc16_modbus(data: bytes) -> int:
-    """CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16_modbus(data: bytes) -> int:
+    """CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF), table-driven."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
     return crc
 
 
@@ -131,14 +144,14 @@ def _legacy(frame: bytes) -> Measurements:
 
     if cmd == CMD_SOC:
         current = u16(4) - _CURRENT_ZERO
-        return Measurements(
+        return measured(
             pack_voltage_v=u16(0) / 10,
             pack_current_a=current / 10 if current else 0.0,
             soc_pct=u16(6) / 10,
         )
     if cmd == CMD_MOSFET:
         mode = d[0]
-        return Measurements(
+        return measured(
             charging=mode == 1,
             charge_enabled=bool(d[1]),
             discharge_enabled=bool(d[2]),
@@ -146,7 +159,7 @@ def _legacy(frame: bytes) -> Measurements:
             status_flags=(("mode", mode), ("bms_life", d[3])),
         )
     if cmd == CMD_STATUS:
-        return Measurements(
+        return measured(
             cycles=u16(5),
             status_flags=(("cell_count", d[0]), ("ntc_count", d[1]), ("dio", d[4])),
         )
@@ -165,12 +178,12 @@ def _modbus(frame: bytes) -> Measurements:
         raise BadLengthError(f"Daly Modbus length byte {length}, frame carries {len(frame) - 5}")
     if length < 0x3E * 2:
         raise BadLengthError(f"Daly Modbus info needs 124 data bytes, got {length}")
-    regs = [int.from_bytes(frame[3 + 2 * i : 5 + 2 * i], "big") for i in range(length // 2)]
+    regs = struct.unpack_from(f">{length // 2}H", frame, 3)
     cell_count, ntc_count = regs[49], regs[50]
     if cell_count > 32 or ntc_count > 8:
         raise BadFrameError(f"Daly Modbus: {cell_count} cells / {ntc_count} sensors is impossible")
     current = regs[41] - _CURRENT_ZERO
-    return Measurements(
+    return measured(
         cell_voltages_v=tuple(regs[i] / 1000 for i in range(cell_count)) or None,
         temperatures_c=tuple(float(regs[32 + i] - _TEMP_OFFSET) for i in range(ntc_count)) or None,
         pack_voltage_v=regs[40] / 10,

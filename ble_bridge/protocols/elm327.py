@@ -65,9 +65,9 @@ _ADVICE: dict[ElmErrorText, str] = {
 }
 
 # Lines that carry no data: progress messages, echoes of AT commands, the "OK" of AT commands.
-_NOISE = re.compile(r"^(SEARCHING\.\.\.|BUS INIT:?\s*(\.\.\.)?\s*(OK)?|OK)$")
-_INDEXED = re.compile(r"^([0-9A-F]):([0-9A-F]*)$")
-_HEX = re.compile(r"^[0-9A-F]+$")
+_NOISE = re.compile(r"SEARCHING\.\.\.|BUSINIT:?(\.\.\.)?(OK)?|OK")
+_HEX = re.compile(r"[0-9A-F]+")
+_HEX_DIGIT = {f"{i:X}": i for i in range(16)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,27 +141,28 @@ class PromptReassembler:
 
 
 def reply_lines(text: str) -> list[str]:
-    """Normalised non-empty lines of a reply: upper case, spaces and NULs removed."""
-    out: list[str] = []
-    for raw in re.split(r"[\r\n]+", text):
-        line = raw.replace("\x00", "").strip().removesuffix(">").strip().upper()
-        if not line:
-            continue
-        squashed = line.replace(" ", "")
-        out.append(line if _is_error_text(line) or _NOISE.match(line) else squashed)
-    return out
+    """Normalised non-empty lines of a reply: upper case; spaces, NULs and the prompt removed.
+
+    Error texts are compared in this squashed form too (``NODATA``, ``CANERROR``).
+    """
+    return [ln for ln in text.upper().translate(_SQUASH).split("\r") if ln]
 
 
-def _is_error_text(line: str) -> bool:
-    return any(
-        line == e.value or (e is ElmErrorText.ERR and re.fullmatch(r"ERR\d+", line))
-        for e in ElmErrorText
-    ) or (line.startswith("BUS INIT:") and "ERROR" in line)
+_SQUASH = str.maketrans({" ": None, "\x00": None, ">": None, "\t": None, "\n": "\r"})
+_ERRORS_SQUASHED = {e.value.replace(" ", ""): e for e in ElmErrorText}
+_ERROR_PATTERN = re.compile(r"ERR\d+|BUSINIT:.*ERROR")
+
+
+def _error_kind(line: str) -> ElmErrorText | None:
+    kind = _ERRORS_SQUASHED.get(line)
+    if kind is None and _ERROR_PATTERN.fullmatch(line):
+        return ElmErrorText.ERR
+    return kind
 
 
 def check_at_reply(command: AtCommand, text: str) -> None:
     """Raise :class:`AdapterError` when an AT command did not answer ``OK``."""
-    lines = [ln for ln in reply_lines(text) if ln.replace(" ", "") != command.text]
+    lines = [ln for ln in reply_lines(text) if ln != command.text]
     if "?" in lines:
         raise AdapterError("?", advice=f"adapter refused {command.text}")
     if command.expect_ok and "OK" not in lines:
@@ -190,14 +191,25 @@ def parse_uds_reply(text: str, request: bytes, *, rx_id: int | None = None) -> U
     if not request:
         raise BadFrameError("empty request")
     command_echo = request.hex().upper()
-    lines = [ln for ln in reply_lines(text) if ln != command_echo and not _NOISE.match(ln)]
-    for line in lines:
-        if line == ElmErrorText.NO_DATA:
+    lines: list[str] = []
+    error: ElmErrorText | None = None
+    error_line = ""
+    for ln in reply_lines(text):
+        if ln[1:2] == ":" or _HEX.fullmatch(ln):  # data (the common case) first
+            if ln != command_echo:
+                lines.append(ln)
+            continue
+        kind = _error_kind(ln)
+        if kind is ElmErrorText.NO_DATA:
             raise NoDataError("NO DATA: no ECU answered")
-    for line in lines:
-        if _is_error_text(line):
-            kind = next((e for e in ElmErrorText if e.value == line), ElmErrorText.ERR)
-            raise AdapterError(line, advice=_ADVICE.get(kind))
+        if kind is not None:
+            if error is None:
+                error, error_line = kind, ln
+        elif not _NOISE.fullmatch(ln):
+            lines.append(ln)
+    if error is not None:
+        text_ = error.value if error is not ElmErrorText.ERR else error_line
+        raise AdapterError(text_, advice=_ADVICE.get(error))
     if not lines:
         raise NoDataError("empty reply")
 
@@ -226,10 +238,10 @@ def parse_uds_reply(text: str, request: bytes, *, rx_id: int | None = None) -> U
 
 def _messages(lines: list[str], rx_id: int | None) -> list[tuple[int | None, bytes]]:
     """Group reply lines into complete ISO-TP messages ``(can_id, payload)``."""
-    if any(_INDEXED.match(ln) for ln in lines):
+    if any(":" in ln for ln in lines):
         return _headers_off_multi(lines)
     for ln in lines:
-        if not _HEX.match(ln):
+        if not _HEX.fullmatch(ln):
             raise BadFrameError(f"unexpected adapter text: {ln[:40]!r}")
     # Headers on (11-bit): 3 hex digits of id + whole data bytes = odd number of digits.
     if all(len(ln) % 2 == 1 and len(ln) >= 5 for ln in lines):
@@ -248,25 +260,25 @@ def _headers_off_multi(lines: list[str]) -> list[tuple[int | None, bytes]]:
     expect = 0
     in_message = False
     for ln in lines:
-        m = _INDEXED.match(ln)
-        if m is None:
-            if len(ln) == 3 and _HEX.match(ln):
+        if ln[1:2] != ":":
+            if len(ln) == 3 and _HEX.fullmatch(ln):
                 if in_message:
                     raise BadLengthError("multi-frame reply cut short by a new length line")
                 total, data, expect, in_message = int(ln, 16), bytearray(), 0, True
                 continue
-            if _HEX.match(ln) and len(ln) % 2 == 0 and not in_message:
+            if _HEX.fullmatch(ln) and len(ln) % 2 == 0 and not in_message:
                 messages.append((None, bytes.fromhex(ln)))  # another ECU's single frame
                 continue
             raise BadFrameError(f"unexpected line in multi-frame reply: {ln[:40]!r}")
         if not in_message or total is None:
             raise BadFrameError("indexed line without a length line")
-        index, digits = int(m.group(1), 16), m.group(2)
+        index = _HEX_DIGIT.get(ln[0])
         if index != expect:
-            raise BadFrameError(f"frame index {index:X} where {expect:X} was expected")
-        if len(digits) % 2:
-            raise BadFrameError("odd number of hex digits in a frame line")
-        data += bytes.fromhex(digits)
+            raise BadFrameError(f"frame index {ln[0]!r} where {expect:X} was expected")
+        try:
+            data += bytes.fromhex(ln[2:])
+        except ValueError:
+            raise BadFrameError(f"bad data in a frame line: {ln[:40]!r}") from None
         expect = (expect + 1) % 16
         if len(data) >= total:
             messages.append((None, bytes(data[:total])))

@@ -8,6 +8,7 @@ A new model is a new :class:`VehicleModel` in :data:`MODELS`, not new code.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -209,28 +210,72 @@ def decode_payload(payload: bytes, model: VehicleModel) -> Measurements:
         raise BadLengthError(
             f"{request.hex().upper()} reply has {len(payload)} bytes, {table.min_length} needed"
         )
+    return Measurements.from_values(_decode_values(payload, table))
+
+
+_FORMATS = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h",
+            (4, False): "I", (4, True): "i"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    # One struct unpacks every scalar of a table in one call; the specs say what each becomes.
+    scalars: struct.Struct
+    specs: tuple[tuple[str, int, int, bool, bool], ...]  # key, divisor, sign, integer, extra
+    series: tuple[tuple[str, struct.Struct, int], ...]  # key, unpacker, divisor
+    flags: tuple[tuple[str, int], ...]
+
+
+_COMPILED: dict[int, tuple[PidTable, _Compiled]] = {}
+
+
+def _compile(table: PidTable) -> _Compiled:
+    # Keyed by identity (hashing a frozen table walks every field); the table is kept
+    # referenced so its id cannot be reused.
+    hit = _COMPILED.get(id(table))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    fmt, pos, specs = ">", 0, []
+    for sc in sorted(table.scalars, key=lambda x: x.offset):
+        if sc.offset < pos:
+            raise ValueError(f"overlapping fields at offset {sc.offset} in {table.request.hex()}")
+        fmt += "x" * (sc.offset - pos) + _FORMATS[(sc.size, sc.signed)]
+        pos = sc.offset + sc.size
+        extra = sc.key.startswith("extras.")
+        specs.append((sc.key.removeprefix("extras."), sc.divisor, sc.sign, sc.integer, extra))
+    series = tuple(
+        (
+            x.key,
+            struct.Struct(">" + "x" * x.offset + _FORMATS[(x.size, x.signed)] * x.count),
+            x.divisor,
+        )
+        for x in table.series
+    )
+    flags = tuple((f.name, f.offset) for f in table.flags)
+    compiled = _Compiled(struct.Struct(fmt), tuple(specs), series, flags)
+    _COMPILED[id(table)] = (table, compiled)
+    return compiled
+
+
+def _decode_values(payload: bytes, table: PidTable) -> dict[str, Any]:
+    c = _compile(table)
     values: dict[str, Any] = {}
     extras: list[tuple[str, float]] = []
-    for s in table.scalars:
-        raw = int.from_bytes(payload[s.offset : s.offset + s.size], "big", signed=s.signed)
-        value: float = raw * s.sign if s.integer else ((raw * s.sign) / s.divisor if raw else 0.0)
-        if s.key.startswith("extras."):
-            extras.append((s.key.removeprefix("extras."), value))
+    for raw, (key, divisor, sign, integer, extra) in zip(
+        c.scalars.unpack_from(payload), c.specs, strict=True
+    ):
+        value: float = raw * sign if integer else (raw * sign / divisor if raw else 0.0)
+        if extra:
+            extras.append((key, value))
         else:
-            values[s.key] = value
+            values[key] = value
     if extras:
-        values["extras"] = tuple(sorted(extras))
-    for series in table.series:
-        items = tuple(
-            _series_value(payload, series.offset + i * series.size, series)
-            for i in range(series.count)
-        )
-        values[series.key] = values.get(series.key, ()) + items
-    if table.flags:
-        values["status_flags"] = tuple(sorted((f.name, payload[f.offset]) for f in table.flags))
-    return Measurements(**values)
-
-
-def _series_value(payload: bytes, offset: int, series: Series) -> float:
-    raw = int.from_bytes(payload[offset : offset + series.size], "big", signed=series.signed)
-    return raw / series.divisor if series.divisor != 1 else float(raw)
+        extras.sort()
+        values["extras"] = tuple(extras)
+    for key, unpacker, divisor in c.series:
+        items = tuple(v / divisor for v in unpacker.unpack_from(payload))
+        previous = values.get(key)
+        values[key] = previous + items if previous else items
+    if c.flags:
+        values["status_flags"] = tuple(sorted((name, payload[off]) for name, off in c.flags))
+    return values

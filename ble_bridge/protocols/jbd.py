@@ -8,7 +8,7 @@ charging (already our convention).
 from __future__ import annotations
 
 from ble_bridge.errors import BadChecksumError, BadFrameError, BadLengthError, UnsupportedError
-from ble_bridge.sample import Measurements
+from ble_bridge.sample import Measurements, measured
 
 START, END = 0xDD, 0x77
 CMD_BASIC, CMD_CELLS, CMD_HWINFO = 0x03, 0x04, 0x05
@@ -89,9 +89,9 @@ def decode_frame(frame: bytes) -> Measurements:
         if len(data) % 2:
             raise BadLengthError("JBD cell data must be whole 16-bit values")
         cells = tuple(int.from_bytes(data[i : i + 2], "big") / 1000 for i in range(0, len(data), 2))
-        return Measurements(cell_voltages_v=cells)
+        return measured(cell_voltages_v=cells)
     if cmd == CMD_HWINFO:
-        return Measurements(hardware_version=data.decode("ascii", errors="replace"))
+        return measured(hardware_version=data.decode("ascii", errors="replace"))
     raise UnsupportedError(f"JBD command 0x{cmd:02X}")
 
 
@@ -108,7 +108,7 @@ def _basic(data: bytes) -> Measurements:
     current = int.from_bytes(data[2:4], "big", signed=True)
     temps = tuple((u16(23 + 2 * i) - 2731) / 10 for i in range(ntc))
     fet = data[20]
-    return Measurements(
+    return measured(
         pack_voltage_v=u16(0) / 100,
         pack_current_a=current / 100 if current else 0.0,
         remaining_capacity_ah=u16(4) / 100,

@@ -11,11 +11,12 @@ version when known, otherwise by which layout's pack voltage equals the sum of i
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ble_bridge.errors import BadChecksumError, BadFrameError, BadLengthError, UnsupportedError
-from ble_bridge.sample import Measurements
+from ble_bridge.sample import Measurements, measured
 
 HEADER = bytes.fromhex("55aaeb90")
 FRAME_LEN = 300
@@ -146,12 +147,13 @@ def _cell_info(frame: bytes, o: _Offsets) -> Measurements:
 
     s = o.shift
     mask = u32(6 + 2 * o.max_cells)
-    cells = tuple(u16(6 + 2 * i) / 1000 for i in range(o.max_cells) if mask >> i & 1)
+    raw_cells = struct.unpack_from(f"<{o.max_cells}H", frame, 6)
+    cells = tuple(v / 1000 for i, v in enumerate(raw_cells) if mask >> i & 1)
     current = int.from_bytes(frame[126 + s : 130 + s], "little", signed=True)
     temps = (i16(130 + s) / 10, i16(132 + s) / 10)
     mos_temp = i16(144) / 10 if s else i16(134) / 10
     soh = frame[158 + s]
-    return Measurements(
+    return measured(
         cell_voltages_v=cells or None,
         cell_voltage_delta_v=u16(12 + 2 * o.max_cells) / 1000,
         pack_voltage_v=u32(118 + s) / 1000,
