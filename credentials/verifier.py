@@ -83,7 +83,7 @@ class Check:
 
     def to_json(self) -> dict[str, str]:
         """``{"name", "status", "reason"}``."""
-        return {"name": self.name, "status": self.status.value, "reason": self.reason}
+        return {"name": str(self.name), "status": self.status.value, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)
