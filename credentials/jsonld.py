@@ -51,7 +51,10 @@ def _options() -> dict[str, Any]:
         "documentLoader": document_loader,
         "contextResolver": ContextResolver(_CONTEXT_CACHE, document_loader),
         "processingMode": "json-ld-1.1",
-        "base": "",
+        # no base: pyld resolves relative IRIs against http://example.org/base/ when the
+        # base is "", which would silently sign made-up IRIs; None keeps them relative so
+        # _check_absolute refuses them
+        "base": None,
     }
 
 
