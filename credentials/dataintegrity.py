@@ -200,7 +200,11 @@ def _unsecured_for(document: Mapping[str, Any], proof: Mapping[str, Any]) -> dic
 
 
 def add_proof(
-    document: Mapping[str, Any], signer: Signer, options: ProofOptions | None = None
+    document: Mapping[str, Any],
+    signer: Signer,
+    options: ProofOptions | None = None,
+    *,
+    max_work: int = rdfc.DEFAULT_MAX_WORK,
 ) -> dict[str, Any]:
     """Return a copy of ``document`` with a new Data Integrity proof appended.
 
@@ -243,7 +247,7 @@ def add_proof(
         # document's @context itself (as the W3C vectors show).
         proof["@context"] = copy.deepcopy(document["@context"])
     unsecured = _unsecured_for(document, proof)
-    steps = hashing_steps(unsecured, proof, suite, signer.algorithm)
+    steps = hashing_steps(unsecured, proof, suite, signer.algorithm, max_work=max_work)
     proof["proofValue"] = multibase_encode(signer.sign(steps.hash_data), "z")
     secured = copy.deepcopy(dict(document))
     existing = proofs_of(secured)

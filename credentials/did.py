@@ -317,6 +317,10 @@ class StaticDocumentFetcher:
         self._documents[url] = dict(document)
         return url
 
+    def documents(self) -> dict[str, Any]:
+        """A copy of everything published (URL → document), e.g. to write a snapshot."""
+        return dict(self._documents)
+
     async def __call__(self, url: str) -> Any:
         """The document at ``url``; :class:`DidError` (resolution failed) if absent."""
         if url not in self._documents:

@@ -274,6 +274,9 @@ def parse_status_entry(entry: Mapping[str, Any]) -> StatusEntry:
 class StatusListCredentialBuilder:
     """Builds the unsigned ``BitstringStatusListCredential`` for one list.
 
+    ``statusSize`` and ``statusMessage`` belong on each entry (the VC v2 context defines
+    them only there); the list itself is just the bitstring.
+
     Sign the result with :func:`credentials.issuance.issue` (or ``add_proof``).
     """
 
@@ -284,7 +287,6 @@ class StatusListCredentialBuilder:
     valid_from: str | None = None
     valid_until: str | None = None
     ttl_ms: int | None = None
-    messages: Sequence[StatusMessage] = ()
 
     def build(self) -> dict[str, Any]:
         """The unsigned status list credential (deterministic for the same inputs)."""
@@ -296,10 +298,6 @@ class StatusListCredentialBuilder:
         }
         if self.ttl_ms is not None:
             subject["ttl"] = self.ttl_ms
-        if self.bitstring.status_size != 1:
-            subject["statusSize"] = self.bitstring.status_size
-        if self.messages:
-            subject["statusMessage"] = [m.to_json() for m in self.messages]
         credential: dict[str, Any] = {
             "@context": [CREDENTIALS_V2_URL],
             "id": self.url,

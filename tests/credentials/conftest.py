@@ -93,7 +93,6 @@ class Org:
             purpose=status_list.purpose,
             bitstring=status_list.bits,
             valid_from="2025-01-01T00:00:00Z",
-            messages=status_list.messages,
         ).build()
         signed = issue(unsigned, self.store.signer(self.key_id))
         self.fetcher.put(status_list.url, signed)
