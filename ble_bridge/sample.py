@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -197,51 +197,40 @@ class RawFrame:
 
 @dataclass(frozen=True, slots=True)
 class BatterySample:
-    """One normalised reading of one device, as stored in the outbox and uploaded."""
+    """One normalised reading of one BLE device (a car's adapter or a BMS) by this gateway."""
 
-    device_id: str
-    adapter_id: str
+    source_id: str  # the device's name in the gateway config ("car-1", "pack-7")
+    source_address: str  # its BLE address
+    adapter_id: str  # "elm327", "jbd", "daly", "jk"
     profile_id: str
     measurements: Measurements
     raw_frames: tuple[RawFrame, ...]
     monotonic_ns: int
+    boot_id: str  # monotonic time restarts with the gateway: (boot_id, monotonic_ns) orders
     wall_time_ms: int
     clock_source: ClockSource
-    sequence: int | None = None  # assigned by the outbox, per device
-    boot_id: str = field(default="")
+    errors: tuple[str, ...] = ()  # non-fatal problems of this poll ("220102: no_data")
 
-    def to_json(self) -> dict[str, Any]:
-        """The sample JSON object of the upload protocol (docs/BRIDGE.md)."""
+    def to_json(self, device_id: str, sequence: int, source_sequence: int) -> dict[str, Any]:
+        """The sample object of the upload protocol (docs/BRIDGE.md), numbered by the outbox."""
         return {
-            "deviceId": self.device_id,
-            "sequence": self.sequence,
+            "deviceId": device_id,
+            "sequence": sequence,
+            "sourceId": self.source_id,
+            "sourceSequence": source_sequence,
+            "sourceAddress": self.source_address,
             "adapterId": self.adapter_id,
             "profileId": self.profile_id,
             "measurements": self.measurements.to_json(),
             "rawFrames": [
                 {"request": f.request_hex, "response": f.response_hex} for f in self.raw_frames
             ],
+            "errors": list(self.errors),
             "monotonicNs": self.monotonic_ns,
             "bootId": self.boot_id,
             "wallTimeMs": self.wall_time_ms,
             "clockSource": str(self.clock_source),
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BatterySample:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            device_id=data["deviceId"],
-            sequence=data["sequence"],
-            adapter_id=data["adapterId"],
-            profile_id=data["profileId"],
-            measurements=Measurements.from_json(data["measurements"]),
-            raw_frames=tuple(RawFrame(f["request"], f["response"]) for f in data["rawFrames"]),
-            monotonic_ns=data["monotonicNs"],
-            boot_id=data["bootId"],
-            wall_time_ms=data["wallTimeMs"],
-            clock_source=ClockSource(data["clockSource"]),
-        )
 
 
 def now_stamps() -> tuple[int, int]:
