@@ -24,7 +24,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
 from ble_bridge.errors import DeviceNotFoundError, LinkError
-from ble_bridge.gatt import GattLayout
+from ble_bridge.gatt import GattLayout, layout_for_services
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +159,16 @@ class BleLink:
 
 async def connect(
     device: BLEDevice,
-    layout: GattLayout,
+    layout: GattLayout | tuple[GattLayout, ...],
     *,
     timeout_s: float = 15.0,
     backend: type[BaseBleakClient] | None = None,
 ) -> BleLink:
-    """Connect to a freshly scanned ``device`` and subscribe; raises :class:`LinkError`."""
+    """Connect to a freshly scanned ``device`` and subscribe; raises :class:`LinkError`.
+
+    With several candidate layouts (ELM327 clones differ), the first one whose service the
+    peripheral offers is used.
+    """
     holder: list[BleLink] = []
 
     def on_disconnect(_client: BleakClient) -> None:
@@ -178,7 +182,15 @@ async def connect(
         with contextlib.suppress(BleakError, OSError):
             await client.disconnect()
         raise LinkError(f"cannot connect to {device.address}: {exc}") from exc
-    link = BleLink(client, layout)
+    candidates = layout if isinstance(layout, tuple) else (layout,)
+    offered = {service.uuid.lower() for service in client.services}
+    try:
+        chosen = layout_for_services(candidates, offered)
+    except KeyError as exc:
+        with contextlib.suppress(BleakError, OSError):
+            await client.disconnect()
+        raise LinkError(f"{device.address}: {exc.args[0]}", advice="wrong profile?") from exc
+    link = BleLink(client, chosen)
     holder.append(link)
     await link.open()
     return link
