@@ -22,6 +22,7 @@ from typing import Any, Final
 from cachetools import LRUCache
 from pyld import jsonld
 from pyld.context_resolver import ContextResolver
+from pyld.identifier_issuer import IdentifierIssuer
 
 from credentials.contexts import BUNDLED_CONTEXTS, context_bytes
 from credentials.errors import ContextError, CredentialError, ErrorCode, JsonLdProcessingError
@@ -110,12 +111,33 @@ def _check_absolute(node: Any) -> None:
                     stack.append(value)
 
 
+_EXPANSION_CACHE: Final[LRUCache[str, list[Any]]] = LRUCache(maxsize=32)
+
+
 def expand(document: dict[str, Any]) -> list[Any]:
     """Strictly expand a JSON-LD document with the bundled contexts.
 
     Raises :class:`ContextError` for an unknown context and
     :class:`JsonLdProcessingError` for an undefined term or any JSON-LD error.
+
+    The result is shared with a small cache keyed by the document's exact JSON text (the
+    contexts are pinned, so the text is everything that can change the result): issuing
+    and verifying validate and then sign the same document, which expands it once. Treat
+    the returned list as read-only.
     """
+    try:
+        key = json.dumps(document, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise JsonLdProcessingError(f"document is not JSON: {exc}") from None
+    cached = _EXPANSION_CACHE.get(key)
+    if cached is not None:
+        return cached
+    expanded = _expand_uncached(document)
+    _EXPANSION_CACHE[key] = expanded
+    return expanded
+
+
+def _expand_uncached(document: dict[str, Any]) -> list[Any]:
     processor = jsonld.JsonLdProcessor(on_property_dropped=_on_dropped)
     try:
         expanded: list[Any] = processor.expand(document, _options())
@@ -160,14 +182,36 @@ def _term(node: dict[str, Any]) -> str:
     return literal_term(value, node.get("datatype"), node.get("language"))
 
 
+def _dataset_of(expanded: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """pyld's RDF dataset of an expanded document, without expanding it a second time.
+
+    ``JsonLdProcessor.to_rdf`` always re-runs expansion on its input; for input that is
+    already expanded we call the two steps it runs afterwards (node map, graph to RDF).
+    """
+    processor = jsonld.JsonLdProcessor()
+    options = {
+        "produceGeneralizedRdf": False,
+        "rdfDirection": "i18n-datatype",
+        "processingMode": "json-ld-1.1",
+    }
+    issuer = IdentifierIssuer("_:b")
+    node_map: dict[str, Any] = {"@default": {}}
+    processor._create_node_map(expanded, node_map, "@default", issuer)
+    dataset: dict[str, list[dict[str, Any]]] = {}
+    for graph_name, graph in sorted(node_map.items()):
+        if (
+            graph_name == "@default"
+            or _ABSOLUTE_IRI.match(graph_name)
+            or graph_name.startswith("_:")
+        ):
+            dataset[graph_name] = processor._graph_to_rdf(graph, issuer, options)
+    return dataset
+
+
 def expanded_to_quads(expanded: list[Any]) -> list[Quad]:
     """RDF quads (canonical term strings) of an already expanded document."""
-    processor = jsonld.JsonLdProcessor()
-    options = _options()
-    options["produceGeneralizedRdf"] = False
-    options["rdfDirection"] = "i18n-datatype"
     try:
-        dataset = processor.to_rdf(expanded, options)
+        dataset = _dataset_of(expanded)
     except jsonld.JsonLdError as exc:
         raise JsonLdProcessingError(f"RDF conversion failed: {exc}") from None
     quads: list[Quad] = []
