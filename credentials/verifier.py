@@ -175,6 +175,10 @@ class AgedSource(Protocol):
 class _StatusListCacheEntry:
     expires: float
     credential: dict[str, Any]
+    # outcome of data-model + proof verification of this exact credential (time-independent
+    # unless a proof expires, in which case it is not kept)
+    integrity: tuple[CheckStatus, str] | None = None
+    integrity_checked: bool = False
 
 
 @dataclass(slots=True)
@@ -474,18 +478,19 @@ class Verifier:
                 raw_entry, name, issuer=issuer, now=now, outcome=outcome, policy=policy
             )
 
-    async def _load_status_list(self, url: str, now: datetime) -> dict[str, Any]:
+    async def _load_status_list(self, url: str) -> _StatusListCacheEntry:
         mono = time.monotonic()
         hit = self._status_cache.get(url)
         if hit is not None and hit.expires > mono:
-            return hit.credential
+            return hit
         if self._status_fetcher is None:
             raise CredentialError("no status list source", code=ErrorCode.STATUS_LIST_ERROR)
         credential = await self._status_fetcher(url)
         if not isinstance(credential, dict):
             raise CredentialError(f"{url} did not return a JSON object")
-        self._status_cache[url] = _StatusListCacheEntry(mono + self._status_ttl, credential)
-        return credential
+        entry = _StatusListCacheEntry(mono + self._status_ttl, credential)
+        self._status_cache[url] = entry
+        return entry
 
     async def _check_one_status(
         self,
@@ -504,11 +509,12 @@ class Verifier:
             return
         url = entry.status_list_credential
         try:
-            list_credential = await self._load_status_list(url, now)
+            cached = await self._load_status_list(url)
         except CredentialError as exc:
             outcome.add(name, CheckStatus.UNKNOWN, f"status list {url} unavailable: {exc.message}")
             return
-        problem = await self._status_list_problem(list_credential, url, issuer, now, policy)
+        list_credential = cached.credential
+        problem = await self._status_list_problem(cached, url, issuer, now, policy)
         if problem is not None:
             outcome.add(name, *problem)
             return
@@ -530,30 +536,47 @@ class Verifier:
 
     async def _status_list_problem(
         self,
-        list_credential: Mapping[str, Any],
+        cached: _StatusListCacheEntry,
         url: str,
         issuer: str | None,
         now: datetime,
         policy: VerificationPolicy,
     ) -> tuple[CheckStatus, str] | None:
+        list_credential = cached.credential
         if list_credential.get("id") not in (None, url):
             return CheckStatus.FAIL, f"status list credential id is not {url}"
         list_issuer = _issuer_id(list_credential)
         if policy.status_list_issuer_must_match and list_issuer != issuer:
             return CheckStatus.FAIL, f"status list issued by {list_issuer}, not {issuer}"
+        if not cached.integrity_checked:
+            integrity = await self._status_list_integrity(list_credential, list_issuer, now)
+            expiring = any("expires" in p for p in di.proofs_of(list_credential))
+            unknown = integrity is not None and integrity[0] is CheckStatus.UNKNOWN
+            if not expiring and not unknown:
+                cached.integrity, cached.integrity_checked = integrity, True
+        else:
+            integrity = cached.integrity
+        if integrity is not None:
+            return integrity
         inner = _Outcome()
-        try:
-            validate_credential(list_credential, limits=self.limits)
-        except DataModelError as exc:
-            return CheckStatus.FAIL, f"status list credential invalid: {exc.message}"
-        await self._check_signature(list_credential, list_issuer, "assertionMethod", inner, now)
-        sig = _merge(CheckName.SIGNATURE, inner.checks.get(CheckName.SIGNATURE, []))
-        if sig.status is not CheckStatus.PASS:
-            return sig.status, f"status list credential signature: {sig.reason}"
         self._check_validity(list_credential, now, inner, VC_API_POLICY)
         validity = _merge(CheckName.VALIDITY_PERIOD, inner.checks[CheckName.VALIDITY_PERIOD])
         if validity.status is not CheckStatus.PASS:
             return CheckStatus.UNKNOWN, f"status list credential {validity.reason}"
+        return None
+
+    async def _status_list_integrity(
+        self, list_credential: Mapping[str, Any], list_issuer: str | None, now: datetime
+    ) -> tuple[CheckStatus, str] | None:
+        try:
+            validate_credential(list_credential, limits=self.limits)
+        except DataModelError as exc:
+            return CheckStatus.FAIL, f"status list credential invalid: {exc.message}"
+        inner = _Outcome()
+        await self._check_signature(list_credential, list_issuer, "assertionMethod", inner, now)
+        sig = _merge(CheckName.SIGNATURE, inner.checks.get(CheckName.SIGNATURE, []))
+        if sig.status is not CheckStatus.PASS:
+            return sig.status, f"status list credential signature: {sig.reason}"
         return None
 
     async def _check_chain(
