@@ -97,6 +97,12 @@ class VerificationResult:
     snapshot_age_s: float | None = None
     credential_results: tuple[VerificationResult, ...] = ()
 
+    @property
+    def undetermined(self) -> bool:
+        """Not verified, yet nothing failed: a required check is ``unknown`` (e.g. status
+        or DID data unavailable offline). CLIs map this to exit code 3."""
+        return not self.verified and not any(c.status is CheckStatus.FAIL for c in self.checks)
+
     def check(self, name: str) -> Check | None:
         """The first check called ``name`` (or None)."""
         return next((c for c in self.checks if c.name == name), None)
