@@ -67,7 +67,16 @@ function compile(unit) {
 const check = process.argv.includes("--check");
 let stale = 0;
 for (const unit of UNITS) {
-  for (const [path, text] of Object.entries(compile(unit))) {
+  const built = compile(unit);
+  if (check && existsSync(unit.out)) {
+    for (const f of readdirSync(unit.out).filter((f) => f.endsWith(".json"))) {
+      if (!(join(unit.out, f) in built)) {
+        console.error(`artifact without a source: ${relative(repo, join(unit.out, f))}`);
+        stale += 1;
+      }
+    }
+  }
+  for (const [path, text] of Object.entries(built)) {
     const current = existsSync(path) ? readFileSync(path, "utf8") : null;
     if (check) {
       if (current !== text) {

@@ -60,7 +60,7 @@ contract IssuerRegistry {
     error InvalidWindow(uint64 validFrom, uint64 validUntil);
     /// @notice The (subject, role) already holds MAX_WINDOWS windows.
     error TooManyWindows(bytes32 subject, uint8 role);
-    /// @notice No window of (subject, role) extends to `effectiveAt` or beyond.
+    /// @notice No non-empty part of a window of (subject, role) lies at or after `effectiveAt`.
     error NothingToRevoke(bytes32 subject, uint8 role, uint64 effectiveAt);
     /// @notice A root set needs 1..MAX_ROOTS keys.
     error InvalidRootCount(uint256 count);
@@ -108,7 +108,8 @@ contract IssuerRegistry {
         uint256 count = windows.length;
         bool any = false;
         for (uint256 i = 0; i < count; ++i) {
-            if (windows[i].validUntil > effectiveAt) {
+            Window storage w = windows[i];
+            if (w.validUntil > _cut(w, effectiveAt)) {
                 any = true;
                 break;
             }
@@ -117,9 +118,8 @@ contract IssuerRegistry {
         if (!_approve(opId)) return false;
         for (uint256 i = 0; i < count; ++i) {
             Window storage w = windows[i];
-            if (w.validUntil > effectiveAt) {
-                w.validUntil = effectiveAt > w.validFrom ? effectiveAt : w.validFrom;
-            }
+            uint64 cut = _cut(w, effectiveAt);
+            if (w.validUntil > cut) w.validUntil = cut;
         }
         ++_generation[subject][role];
         emit AccreditationRevoked(subject, role, effectiveAt);
@@ -217,6 +217,12 @@ contract IssuerRegistry {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev Where a revocation at `effectiveAt` makes window `w` end (never before it starts).
+    function _cut(Window storage w, uint64 effectiveAt) private view returns (uint64) {
+        uint64 from = w.validFrom;
+        return effectiveAt > from ? effectiveAt : from;
+    }
 
     function _checkSubjectRole(bytes32 subject, uint8 role) private pure {
         if (subject == bytes32(0)) revert ZeroSubject();

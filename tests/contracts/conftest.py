@@ -197,6 +197,20 @@ def deployed_chain(request: pytest.FixtureRequest) -> Chain:
     return _build_chain("eth_tester", Web3(EthereumTesterProvider()))
 
 
+@pytest.fixture(scope="session")
+def deployed_anvil_chain(anvil_node: AnvilNode) -> Chain:
+    w3 = Web3(Web3.HTTPProvider(anvil_node.url, request_kwargs={"timeout": 120}))
+    return _build_chain("anvil", w3)
+
+
+@pytest.fixture
+def anvil_chain(deployed_anvil_chain: Chain) -> Iterator[Chain]:
+    """Anvil only, for heavy tests (mark them `anvil`)."""
+    snapshot_id = deployed_anvil_chain.snapshot()
+    yield deployed_anvil_chain
+    deployed_anvil_chain.revert(snapshot_id)
+
+
 @pytest.fixture
 def chain(deployed_chain: Chain) -> Iterator[Chain]:
     snapshot_id = deployed_chain.snapshot()
