@@ -124,23 +124,31 @@ class FileKeyStore:
         self._dir = Path(directory)
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         meta_path = self._dir / _STORE_FILE
-        if meta_path.exists():
+        if not meta_path.exists():
+            fresh = {
+                "format": _FORMAT,
+                "kdf": "scrypt",
+                "salt": b64url_encode(secrets.token_bytes(16)),
+                "n": _SCRYPT_N,
+                "r": _SCRYPT_R,
+                "p": _SCRYPT_P,
+            }
+            # link() never replaces: if another process created the store first, its salt
+            # wins and both derive the same key
+            tmp = self._dir / f".{_STORE_FILE}.{secrets.token_hex(4)}.tmp"
+            _write_atomic(tmp, fresh)
+            try:
+                os.link(tmp, meta_path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             salt = b64url_decode(meta["salt"])
             n, r, p = int(meta["n"]), int(meta["r"]), int(meta["p"])
-        else:
-            salt, n, r, p = secrets.token_bytes(16), _SCRYPT_N, _SCRYPT_R, _SCRYPT_P
-            _write_atomic(
-                meta_path,
-                {
-                    "format": _FORMAT,
-                    "kdf": "scrypt",
-                    "salt": b64url_encode(salt),
-                    "n": n,
-                    "r": r,
-                    "p": p,
-                },
-            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KeyStoreError(f"cannot read {meta_path}: {exc}") from None
         key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
         self._aead = AESGCM(key)
         self._signers: dict[str, _StoreSigner] = {}

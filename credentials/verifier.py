@@ -302,12 +302,10 @@ class Verifier:
             document, issuer=issuer, now=now, outcome=outcome, policy=policy, required=required
         )
         if CheckName.CHAIN_CONSISTENCY not in outcome.checks:
-            status = (
-                CheckStatus.UNKNOWN
-                if CheckName.CHAIN_CONSISTENCY in policy.required
-                else CheckStatus.SKIPPED
+            # no status list was read (none present, or it could not be): nothing to compare
+            outcome.add(
+                CheckName.CHAIN_CONSISTENCY, CheckStatus.SKIPPED, "no status list to compare"
             )
-            outcome.add(CheckName.CHAIN_CONSISTENCY, status, "no status list to compare")
         return self._finish(outcome, policy, required, now)
 
     async def _check_signature(
