@@ -286,6 +286,8 @@ def test_malformed_change_blobs_are_refused(chain: Chain) -> None:
         "IndexOutOfRange",
         {"index": 131_072, "length": 131_072},
     )
+    four = record(1, 1) + record(2, 1) + record(3, 0) + record(131_072, 0)
+    assert error_for(four) == ("IndexOutOfRange", {"index": 131_072, "length": 131_072})
     assert error_for(record(1, 1), digest=bytes(32))[0] == "ZeroDigest"
 
 
@@ -349,3 +351,28 @@ def test_rebuild_from_chain_matches_every_stored_digest(chain: Chain) -> None:
     assert rebuild_versions(chain_events(chain, issuer)) == expected
     _, digest = chain.status.functions.latest(issuer, LIST_ID).call()
     assert digest == status_digest(LIST_ID, 5, shape, expected[5])
+
+
+def test_sortedness_is_checked_at_every_position_of_the_unrolled_loop(chain: Chain) -> None:
+    # The contract checks four records per loop step plus a tail: every length from 1 to 9
+    # and a violation at every position, including across the step boundary, must be seen.
+    issuer = chain.accounts[1]
+    create_list(chain, issuer)
+    fns = chain.status.functions
+    values = SHAPE.zero_values()
+    version = 0
+    for count in range(1, 10):
+        indices = [100 * count + 3 * k for k in range(count)]
+        for position in range(1, count):
+            bad = list(indices)
+            bad[position] = bad[position - 1]  # a repeat is the smallest violation
+            blob = b"".join(((i << 1) | 1).to_bytes(3, "big") for i in bad)
+            err = chain.revert_of(
+                chain.status,
+                fns.publishChanges(issuer, LIST_ID, version + 1, b"\x01" * 32, blob),
+                issuer,
+            )
+            assert (err.name, err.args) == ("ChangesNotSorted", {"position": position})
+        version += 1
+        values, _ = publish(chain, issuer, version, values, dict.fromkeys(indices, 1))
+    assert chain.status.functions.latest(issuer, LIST_ID).call()[0] == 9
