@@ -41,6 +41,12 @@ class Profile:
     models: tuple[hkmc.VehicleModel, ...] = ()
     jk_layout: jk.JkLayout | None = None
 
+    @property
+    def rx_id(self) -> int | None:
+        """The one CAN id replies come from, when all models agree (filtering by id)."""
+        ids = {m.ecu_rx for m in self.models}
+        return ids.pop() if len(ids) == 1 else None
+
 
 PROFILES: dict[str, Profile] = {
     p.id: p
@@ -74,9 +80,7 @@ def get_profile(profile_id: str) -> Profile:
 
 def decode_elm_reply(text: str, request: bytes, profile: Profile) -> Measurements:
     """One prompt-framed ELM327 reply text to measurements (via the vehicle table)."""
-    rx_ids = {m.ecu_rx for m in profile.models}
-    rx_id = next(iter(rx_ids)) if len(rx_ids) == 1 else None
-    reply = elm327.parse_uds_reply(text, request, rx_id=rx_id)
+    reply = elm327.parse_uds_reply(text, request, rx_id=profile.rx_id)
     model = hkmc.select_model(reply.payload, profile.models)
     return hkmc.decode_payload(reply.payload, model)
 

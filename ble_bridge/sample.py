@@ -142,7 +142,10 @@ _DEFAULTS: dict[str, Any] = dict.fromkeys(_FIELD_NAMES)
 def merge_all(parts: Iterable[Measurements]) -> Measurements:
     """Merge partial measurement sets in poll order, then fill derived values."""
     listed = list(parts)
-    values = listed[0].values() if len(listed) == 1 else merge_values(p.values() for p in listed)
+    # One part (the common case): a plain copy of its state; None entries are harmless.
+    values = (
+        dict(listed[0].__dict__) if len(listed) == 1 else merge_values(p.values() for p in listed)
+    )
     return Measurements.from_values(derive_values(values))
 
 

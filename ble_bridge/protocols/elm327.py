@@ -67,7 +67,6 @@ _ADVICE: dict[ElmErrorText, str] = {
 # Lines that carry no data: progress messages, echoes of AT commands, the "OK" of AT commands.
 _NOISE = re.compile(r"SEARCHING\.\.\.|BUSINIT:?(\.\.\.)?(OK)?|OK")
 _HEX = re.compile(r"[0-9A-F]+")
-_HEX_DIGIT = {f"{i:X}": i for i in range(16)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +115,12 @@ class PromptReassembler:
 
         Raises :class:`BufferOverflowError` (and drops the buffer) when no prompt comes in time.
         """
+        if PROMPT not in data:  # most notifications: no prompt, just collect
+            self._buf += data
+            if len(self._buf) > self._max:
+                self._buf.clear()
+                raise BufferOverflowError(f"no prompt after {self._max} bytes of adapter output")
+            return []
         self._buf += data
         replies: list[str] = []
         while True:
@@ -255,37 +260,39 @@ def _bad(lines: list[str]) -> list[tuple[int | None, bytes]]:
 
 def _headers_off_multi(lines: list[str]) -> list[tuple[int | None, bytes]]:
     messages: list[tuple[int | None, bytes]] = []
-    total: int | None = None
-    data = bytearray()
-    expect = 0
-    in_message = False
-    for ln in lines:
-        if ln[1:2] != ":":
-            if len(ln) == 3 and _HEX.fullmatch(ln):
-                if in_message:
-                    raise BadLengthError("multi-frame reply cut short by a new length line")
-                total, data, expect, in_message = int(ln, 16), bytearray(), 0, True
-                continue
-            if _HEX.fullmatch(ln) and len(ln) % 2 == 0 and not in_message:
-                messages.append((None, bytes.fromhex(ln)))  # another ECU's single frame
-                continue
-            raise BadFrameError(f"unexpected line in multi-frame reply: {ln[:40]!r}")
-        if not in_message or total is None:
+    i, n = 0, len(lines)
+    while i < n:
+        ln = lines[i]
+        if ln[1:2] == ":":
             raise BadFrameError("indexed line without a length line")
-        index = _HEX_DIGIT.get(ln[0])
-        if index != expect:
-            raise BadFrameError(f"frame index {ln[0]!r} where {expect:X} was expected")
-        try:
-            data += bytes.fromhex(ln[2:])
-        except ValueError:
-            raise BadFrameError(f"bad data in a frame line: {ln[:40]!r}") from None
-        expect = (expect + 1) % 16
-        if len(data) >= total:
-            messages.append((None, bytes(data[:total])))
-            in_message = False
-    if in_message:
-        raise BadLengthError(f"multi-frame reply has {len(data)} of {total} bytes")
+        if len(ln) == 3 and _HEX.fullmatch(ln):
+            total = int(ln, 16)
+            j = i + 1
+            while j < n and lines[j][1:2] == ":":
+                j += 1
+            block = lines[i + 1 : j]
+            # Indices run 0,1,..,F,0,..: compare them all at once (this is the hot path).
+            indices = "".join(b[0] for b in block)
+            if indices != _INDEX_SEQUENCE[: len(block)]:
+                raise BadFrameError(f"frame indices {indices[:20]!r} are not 0,1,2,...")
+            try:
+                data = bytes.fromhex("".join(b[2:] for b in block))
+            except ValueError:
+                raise BadFrameError("bad data in a multi-frame line") from None
+            if len(data) < total:
+                raise BadLengthError(f"multi-frame reply has {len(data)} of {total} bytes")
+            messages.append((None, data[:total]))
+            i = j
+            continue
+        if _HEX.fullmatch(ln) and len(ln) % 2 == 0:
+            messages.append((None, bytes.fromhex(ln)))  # another ECU's single frame
+            i += 1
+            continue
+        raise BadFrameError(f"unexpected line in multi-frame reply: {ln[:40]!r}")
     return messages
+
+
+_INDEX_SEQUENCE = "0123456789ABCDEF" * 256
 
 
 def _headers_on(lines: list[str], rx_id: int | None) -> list[tuple[int | None, bytes]]:

@@ -219,14 +219,33 @@ _FORMATS = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h",
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    # One struct unpacks every scalar of a table in one call; the specs say what each becomes.
-    scalars: struct.Struct
-    specs: tuple[tuple[str, int, int, bool, bool], ...]  # key, divisor, sign, integer, extra
+    # Three structs unpack the scalars of a table in three calls (measurements divided by
+    # their divisor, plain integers, extras); list comprehensions apply the divisors. Signs
+    # are folded into the divisor (r / -10 == -(r / 10) exactly).
+    scaled: struct.Struct
+    scaled_keys: tuple[str, ...]
+    scaled_divisors: tuple[int, ...]
+    integers: struct.Struct
+    integer_keys: tuple[str, ...]
+    extras: struct.Struct
+    extra_order: tuple[int, ...]  # unpacked (offset) order -> key order
+    extra_keys: tuple[str, ...]  # sorted
+    extra_divisors: tuple[int, ...]
     series: tuple[tuple[str, struct.Struct, int], ...]  # key, unpacker, divisor
-    flags: tuple[tuple[str, int], ...]
+    flags: tuple[tuple[str, int], ...]  # sorted by name
 
 
 _COMPILED: dict[int, tuple[PidTable, _Compiled]] = {}
+
+
+def _struct(fields: list[Scalar]) -> struct.Struct:
+    fmt, pos = ">", 0
+    for sc in sorted(fields, key=lambda x: x.offset):
+        if sc.offset < pos:
+            raise ValueError(f"overlapping fields at offset {sc.offset}")
+        fmt += "x" * (sc.offset - pos) + _FORMATS[(sc.size, sc.signed)]
+        pos = sc.offset + sc.size
+    return struct.Struct(fmt)
 
 
 def _compile(table: PidTable) -> _Compiled:
@@ -235,47 +254,61 @@ def _compile(table: PidTable) -> _Compiled:
     hit = _COMPILED.get(id(table))
     if hit is not None and hit[0] is table:
         return hit[1]
-    fmt, pos, specs = ">", 0, []
-    for sc in sorted(table.scalars, key=lambda x: x.offset):
-        if sc.offset < pos:
-            raise ValueError(f"overlapping fields at offset {sc.offset} in {table.request.hex()}")
-        fmt += "x" * (sc.offset - pos) + _FORMATS[(sc.size, sc.signed)]
-        pos = sc.offset + sc.size
-        extra = sc.key.startswith("extras.")
-        specs.append((sc.key.removeprefix("extras."), sc.divisor, sc.sign, sc.integer, extra))
-    series = tuple(
-        (
-            x.key,
-            struct.Struct(">" + "x" * x.offset + _FORMATS[(x.size, x.signed)] * x.count),
-            x.divisor,
-        )
-        for x in table.series
+    extras = sorted(
+        (s for s in table.scalars if s.key.startswith("extras.")), key=lambda x: x.offset
     )
-    flags = tuple((f.name, f.offset) for f in table.flags)
-    compiled = _Compiled(struct.Struct(fmt), tuple(specs), series, flags)
+    plain = [s for s in table.scalars if not s.key.startswith("extras.")]
+    scaled = sorted((s for s in plain if not s.integer), key=lambda x: x.offset)
+    integers = sorted((s for s in plain if s.integer), key=lambda x: x.offset)
+    order = sorted(range(len(extras)), key=lambda i: extras[i].key)
+    compiled = _Compiled(
+        _struct(scaled),
+        tuple(s.key for s in scaled),
+        tuple(s.divisor * s.sign for s in scaled),
+        _struct(integers),
+        tuple(s.key for s in integers),
+        _struct(extras),
+        tuple(order),
+        tuple(extras[i].key.removeprefix("extras.") for i in order),
+        tuple(extras[i].divisor for i in order),
+        tuple(
+            (
+                x.key,
+                struct.Struct(">" + "x" * x.offset + _FORMATS[(x.size, x.signed)] * x.count),
+                x.divisor,
+            )
+            for x in table.series
+        ),
+        tuple(sorted((f.name, f.offset) for f in table.flags)),
+    )
     _COMPILED[id(table)] = (table, compiled)
     return compiled
 
 
 def _decode_values(payload: bytes, table: PidTable) -> dict[str, Any]:
     c = _compile(table)
-    values: dict[str, Any] = {}
-    extras: list[tuple[str, float]] = []
-    for raw, (key, divisor, sign, integer, extra) in zip(
-        c.scalars.unpack_from(payload), c.specs, strict=True
-    ):
-        value: float = raw * sign if integer else (raw * sign / divisor if raw else 0.0)
-        if extra:
-            extras.append((key, value))
-        else:
-            values[key] = value
-    if extras:
-        extras.sort()
-        values["extras"] = tuple(extras)
+    values: dict[str, Any] = dict(
+        zip(
+            c.scaled_keys,
+            [r / d for r, d in zip(c.scaled.unpack_from(payload), c.scaled_divisors, strict=True)],
+            strict=True,
+        )
+    )
+    for key, value in values.items():
+        if value == 0:
+            values[key] = 0.0  # no -0.0 from a negative divisor
+    values.update(zip(c.integer_keys, c.integers.unpack_from(payload), strict=True))
+    if c.extra_keys:
+        raw = c.extras.unpack_from(payload)
+        ordered = [raw[i] for i in c.extra_order]
+        values["extras"] = tuple(
+            (k, r if d == 1 else r / d)
+            for k, r, d in zip(c.extra_keys, ordered, c.extra_divisors, strict=True)
+        )
     for key, unpacker, divisor in c.series:
-        items = tuple(v / divisor for v in unpacker.unpack_from(payload))
+        items = tuple([v / divisor for v in unpacker.unpack_from(payload)])
         previous = values.get(key)
         values[key] = previous + items if previous else items
     if c.flags:
-        values["status_flags"] = tuple(sorted((name, payload[off]) for name, off in c.flags))
+        values["status_flags"] = tuple([(name, payload[off]) for name, off in c.flags])
     return values
