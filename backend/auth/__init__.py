@@ -1,0 +1,1 @@
+"""Who is asking: principals and how requests authenticate."""

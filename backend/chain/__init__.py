@@ -1,0 +1,1 @@
+"""The chain service: JSON-RPC client, deployments, transaction outbox, registries."""

@@ -1,0 +1,1 @@
+"""Issuing, storing, revoking and verifying credentials; status lists."""

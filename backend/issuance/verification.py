@@ -1,0 +1,101 @@
+"""The platform's verifier: the `credentials` verifier with the platform's own data sources.
+
+DID documents and status lists the platform hosts are answered from its own key store and
+database (no HTTP round trip to itself); anything else is fetched over HTTP with a bounded
+size and time, and an unreachable source makes its checks `unknown`, never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from backend.kit.errors import DomainError
+from credentials.errors import CredentialError, ErrorCode
+from credentials.limits import parse_json_bounded
+from credentials.verifier import Verifier
+
+if TYPE_CHECKING:
+    from backend.issuance.service import ServedStatusList
+    from backend.kit.db import Database
+    from backend.platform import PlatformIdentity
+
+_ORG_DID_PATH = re.compile(r"^/orgs/([a-z0-9-]{1,64})/did\.json$")
+_STATUS_PATH = re.compile(r"^/status/([0-9a-f-]{36})$")
+_MAX_REMOTE_BYTES = 2 * 1024 * 1024
+
+
+class PlatformFetcher:
+    """Fetches DID documents and status list credentials for the verifier."""
+
+    def __init__(
+        self,
+        platform: PlatformIdentity,
+        serve_status_list: Callable[[str], Awaitable[ServedStatusList]],
+    ) -> None:
+        self.platform = platform
+        self.serve_status_list = serve_status_list
+
+    async def __call__(self, url: str) -> Any:
+        base = self.platform.base_url
+        if url.startswith(base + "/"):
+            return await self._local(url[len(base) :])
+        return await self._remote(url)
+
+    async def _local(self, path: str) -> Any:
+        if path == "/.well-known/did.json":
+            document = self.platform.did_document(self.platform.did)
+        elif match := _ORG_DID_PATH.match(path):
+            document = self.platform.did_document(self.platform.organisation_did(match.group(1)))
+        elif match := _STATUS_PATH.match(path):
+            try:
+                return (await self.serve_status_list(match.group(1))).credential
+            except DomainError as exc:
+                raise CredentialError(exc.message, code=ErrorCode.STATUS_LIST_ERROR) from None
+        else:
+            document = None
+        if document is None:
+            raise CredentialError(
+                f"nothing is published at {path}", code=ErrorCode.DID_RESOLUTION_FAILED
+            )
+        return document
+
+    async def _remote(self, url: str) -> Any:
+        try:
+            async with (
+                httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client,
+                client.stream("GET", url, headers={"Accept": "application/json"}) as reply,
+            ):
+                if reply.status_code != 200:
+                    raise CredentialError(f"{url} answered {reply.status_code}")
+                body = bytearray()
+                async for chunk in reply.aiter_bytes():
+                    body += chunk
+                    if len(body) > _MAX_REMOTE_BYTES:
+                        raise CredentialError(f"{url} is larger than {_MAX_REMOTE_BYTES} bytes")
+        except httpx.HTTPError as exc:
+            raise CredentialError(f"cannot fetch {url}: {type(exc).__name__}") from None
+        return parse_json_bounded(bytes(body))
+
+
+class PlatformVerifier:
+    def __init__(
+        self,
+        *,
+        platform: PlatformIdentity,
+        db: Database,
+        serve_status_list: Callable[[str], Awaitable[ServedStatusList]],
+    ) -> None:
+        self.db = db
+        # The platform's own status lists are read fresh on every verification (they are
+        # cached signed per revision by the issuance service), so a revocation shows at once.
+        self.verifier = Verifier(
+            fetcher=PlatformFetcher(platform, serve_status_list), status_list_ttl_s=0.0
+        )
+
+    async def verify_credential(self, credential: dict[str, Any]) -> dict[str, Any]:
+        result = await self.verifier.verify(credential)
+        return result.to_json()

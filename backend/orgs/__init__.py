@@ -1,0 +1,1 @@
+"""Organisations (each with its own did:web and keys) and their API keys."""

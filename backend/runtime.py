@@ -1,0 +1,158 @@
+"""The running system: every real component the app needs, started and stopped together.
+
+With nothing configured this starts the embedded parts (a SQLite file, a Valkey server owned by
+this process, an in-process EVM with the contracts deployed and the recorded chain writes
+replayed); with `BPP_DATABASE_URL`, `BPP_REDIS_URL` and `BPP_CHAIN_RPC_URL` it connects to the
+real services instead. Nothing else differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from backend.chain.accounts import ChainAccountStore
+from backend.chain.client import ChainClient
+from backend.chain.outbox import OutboxWriter, replay_confirmed
+from backend.issuance.service import IssuanceService
+from backend.kit.db import Database
+from backend.kit.migrations import upgrade_database
+from backend.kit.redis import EmbeddedValkey, connect
+from backend.platform import PlatformIdentity
+from backend.settings import DEFAULT_PORT, Settings
+
+log = structlog.get_logger("bpp.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    redis: Redis
+    chain: ChainClient
+    outbox: OutboxWriter
+    platform: PlatformIdentity
+    issuance: IssuanceService
+    embedded_valkey: EmbeddedValkey | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, port: int = DEFAULT_PORT, background: bool = True
+    ) -> Runtime:
+        data_dir = settings.resolved_data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        base_url = settings.public_base_url_for(port)
+
+        db = Database(settings.effective_database_url)
+        if settings.is_development or db.is_sqlite:
+            await upgrade_database(db.engine)
+
+        valkey: EmbeddedValkey | None = None
+        redis_url = settings.redis_url
+        if redis_url is None:
+            valkey = EmbeddedValkey(data_dir)
+            redis_url = valkey.start()
+        redis = connect(redis_url)
+
+        passphrase = settings.keystore_passphrase.get_secret_value()
+        relayer = ChainAccountStore(data_dir / "chain-keys", passphrase).load_or_create("relayer")
+        chain = await ChainClient.connect(
+            settings.chain_rpc_url,
+            relayer,
+            settings.chain_id,
+            fund_from_node=settings.is_development,
+        )
+        async with db.unit_of_work() as session:
+            deployed = await chain.load_deployments(session)
+            if chain.embedded or (settings.is_development and not deployed):
+                await chain.deploy_all(session)
+        if chain.embedded:
+            replayed = await replay_confirmed(db, chain)
+            log.info("embedded chain rebuilt", replayed_writes=replayed)
+
+        outbox = OutboxWriter(db, chain, redis, confirmations=settings.chain_confirmations)
+        platform = PlatformIdentity.load(settings, base_url)
+        issuance = IssuanceService(
+            db=db, platform=platform, chain=chain, outbox=outbox, settings=settings
+        )
+        await issuance.bootstrap()
+        runtime = cls(
+            settings=settings,
+            db=db,
+            redis=redis,
+            chain=chain,
+            outbox=outbox,
+            platform=platform,
+            issuance=issuance,
+            embedded_valkey=valkey,
+        )
+        if background:
+            runtime._tasks.append(asyncio.create_task(outbox.run_forever(), name="outbox"))
+            runtime._tasks.append(
+                asyncio.create_task(issuance.publish_status_forever(), name="status-publisher")
+            )
+        log.info(
+            "runtime started",
+            base_url=base_url,
+            database="sqlite" if db.is_sqlite else "postgresql",
+            redis="embedded" if valkey else "external",
+            chain="embedded" if chain.embedded else "rpc",
+            chain_id=chain.chain_id,
+        )
+        return runtime
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.redis.aclose()
+        await self.chain.close()
+        await self.db.dispose()
+        if self.embedded_valkey is not None:
+            self.embedded_valkey.stop()
+
+    async def health(self) -> dict[str, Any]:
+        """The `/healthz` body: each component's own check, `degraded` if any fails."""
+        database: dict[str, Any] = {
+            "ok": False,
+            "backend": "sqlite" if self.db.is_sqlite else "postgresql",
+        }
+        redis: dict[str, Any] = {"ok": False, "embedded": self.embedded_valkey is not None}
+        chain: dict[str, Any] = {
+            "ok": False,
+            "chain_id": self.chain.chain_id,
+            "block": None,
+            "embedded": self.chain.embedded,
+        }
+        try:
+            async with self.db.read_only() as session:
+                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+            database["ok"] = True
+        except Exception as exc:
+            database["error"] = type(exc).__name__
+        try:
+            redis["ok"] = bool(await self.redis.ping())
+        except Exception as exc:
+            redis["error"] = type(exc).__name__
+        try:
+            chain["block"] = await self.chain.block_number()
+            chain["ok"] = True
+        except Exception as exc:
+            chain["error"] = type(exc).__name__
+        ok = database["ok"] and redis["ok"] and chain["ok"]
+        return {
+            "status": "ok" if ok else "degraded",
+            "database": database,
+            "redis": redis,
+            "chain": chain,
+        }
