@@ -225,6 +225,7 @@ class _Compiled:
     scaled: struct.Struct
     scaled_keys: tuple[str, ...]
     scaled_divisors: tuple[int, ...]
+    negated_keys: tuple[str, ...]  # keys with a negative divisor: turn -0.0 into 0.0
     integers: struct.Struct
     integer_keys: tuple[str, ...]
     extras: struct.Struct
@@ -265,6 +266,7 @@ def _compile(table: PidTable) -> _Compiled:
         _struct(scaled),
         tuple(s.key for s in scaled),
         tuple(s.divisor * s.sign for s in scaled),
+        tuple(s.key for s in scaled if s.sign < 0),
         _struct(integers),
         tuple(s.key for s in integers),
         _struct(extras),
@@ -287,20 +289,17 @@ def _compile(table: PidTable) -> _Compiled:
 
 def _decode_values(payload: bytes, table: PidTable) -> dict[str, Any]:
     c = _compile(table)
-    values: dict[str, Any] = dict(
-        zip(
-            c.scaled_keys,
-            [r / d for r, d in zip(c.scaled.unpack_from(payload), c.scaled_divisors, strict=True)],
-            strict=True,
-        )
-    )
-    for key, value in values.items():
-        if value == 0:
+    # strict=False: the structs and key tuples are built together by _compile.
+    raw = c.scaled.unpack_from(payload)
+    scaled = [r / d for r, d in zip(raw, c.scaled_divisors, strict=False)]
+    values: dict[str, Any] = dict(zip(c.scaled_keys, scaled, strict=False))
+    for key in c.negated_keys:
+        if values[key] == 0:
             values[key] = 0.0  # no -0.0 from a negative divisor
-    values.update(zip(c.integer_keys, c.integers.unpack_from(payload), strict=True))
+    values.update(zip(c.integer_keys, c.integers.unpack_from(payload), strict=False))
     if c.extra_keys:
-        raw = c.extras.unpack_from(payload)
-        ordered = [raw[i] for i in c.extra_order]
+        unpacked = c.extras.unpack_from(payload)
+        ordered = [unpacked[i] for i in c.extra_order]
         values["extras"] = tuple(
             (k, r if d == 1 else r / d)
             for k, r, d in zip(c.extra_keys, ordered, c.extra_divisors, strict=True)
