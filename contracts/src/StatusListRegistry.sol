@@ -26,6 +26,16 @@ contract StatusListRegistry {
     ///         first, `entrySize` bits each, entry 0 first (the W3C Bitstring layout).
     uint8 public constant CODEC_ZLIB_MSB_FIRST = 1;
 
+    /// @notice EIP-712 type of a signed delegation (expiresAt 0 = withdraw the delegate).
+    bytes32 public constant DELEGATION_TYPEHASH =
+        keccak256("Delegation(address issuer,address delegate,uint64 expiresAt,uint256 nonce)");
+    bytes32 private constant _DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 private constant _NAME_HASH = keccak256("BPP StatusListRegistry");
+    bytes32 private constant _VERSION_HASH = keccak256("1");
+    /// @dev secp256k1n / 2: larger `s` values are the malleable twin of a valid signature.
+    uint256 private constant _HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
     /// @dev Slot 0 holds everything but the digest, so a publish writes exactly two slots.
     struct List {
         uint64 version;
@@ -38,6 +48,7 @@ contract StatusListRegistry {
 
     mapping(address issuer => mapping(bytes32 listId => List)) private _lists;
     mapping(address issuer => mapping(address delegate => uint64 expiresAt)) private _delegates;
+    mapping(address issuer => uint256) private _delegationNonces;
 
     /// @notice A list was created: version 0, every entry 0.
     /// @param recordBytes Width of one packed change record of this list (see `publishChanges`).
@@ -110,6 +121,9 @@ contract StatusListRegistry {
     error ZeroDelegate();
     /// @notice The sender has no delegate `delegate`.
     error DelegateNotFound(address issuer, address delegate);
+    /// @notice The delegation is not signed by the issuer (or the signature is malformed,
+    ///         malleable, or for another nonce, chain or contract).
+    error InvalidSignature();
 
     // ---------------------------------------------------------------- delegates
 
@@ -127,6 +141,44 @@ contract StatusListRegistry {
         if (_delegates[msg.sender][delegate] == 0) revert DelegateNotFound(msg.sender, delegate);
         delete _delegates[msg.sender][delegate];
         emit DelegateRevoked(msg.sender, delegate);
+    }
+
+    /// @notice Set a delegate of `issuer` with the issuer's EIP-712 signature, sent by anyone
+    ///         (e.g. the relayer itself), so the issuer's key needs no funds on the chain.
+    /// @param expiresAt New expiry (in the future), or 0 to withdraw the delegate.
+    /// @param signature 65 bytes r ‖ s ‖ v over `Delegation(issuer, delegate, expiresAt,
+    ///        delegationNonce(issuer))` in the domain `BPP StatusListRegistry`, version 1.
+    function setDelegateBySig(
+        address issuer,
+        address delegate,
+        uint64 expiresAt,
+        bytes calldata signature
+    ) external {
+        if (delegate == address(0)) revert ZeroDelegate();
+        if (expiresAt != 0 && expiresAt <= block.timestamp) revert ExpiryNotInFuture(expiresAt);
+        uint256 nonce = _delegationNonces[issuer];
+        bytes32 structHash = keccak256(abi.encode(DELEGATION_TYPEHASH, issuer, delegate, expiresAt, nonce));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+        address signer = _recover(digest, signature);
+        if (signer == address(0) || signer != issuer) revert InvalidSignature();
+        _delegationNonces[issuer] = nonce + 1;
+        if (expiresAt == 0) {
+            delete _delegates[issuer][delegate];
+            emit DelegateRevoked(issuer, delegate);
+        } else {
+            _delegates[issuer][delegate] = expiresAt;
+            emit DelegateAuthorised(issuer, delegate, expiresAt);
+        }
+    }
+
+    /// @notice Nonce the next signed delegation of `issuer` must carry.
+    function delegationNonce(address issuer) external view returns (uint256) {
+        return _delegationNonces[issuer];
+    }
+
+    /// @notice EIP-712 domain separator of this registry on this chain.
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(abi.encode(_DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, block.chainid, address(this)));
     }
 
     /// @notice Expiry of `delegate` for `issuer` (0 = none).
@@ -272,6 +324,15 @@ contract StatusListRegistry {
     }
 
     // ---------------------------------------------------------------- internals
+
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (uint256(s) > _HALF_N || (v != 27 && v != 28)) return address(0);
+        return ecrecover(digest, v, r, s);
+    }
 
     function _authorise(address issuer) private view {
         if (msg.sender != issuer && block.timestamp >= _delegates[issuer][msg.sender]) {

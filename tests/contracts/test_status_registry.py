@@ -360,8 +360,8 @@ def test_sortedness_is_checked_at_every_position_of_the_unrolled_loop(chain: Cha
     create_list(chain, issuer)
     fns = chain.status.functions
     values = SHAPE.zero_values()
-    version = 0
     for count in range(1, 10):
+        version = count - 1  # the list's current version
         indices = [100 * count + 3 * k for k in range(count)]
         for position in range(1, count):
             bad = list(indices)
@@ -373,6 +373,5 @@ def test_sortedness_is_checked_at_every_position_of_the_unrolled_loop(chain: Cha
                 issuer,
             )
             assert (err.name, err.args) == ("ChangesNotSorted", {"position": position})
-        version += 1
-        values, _ = publish(chain, issuer, version, values, dict.fromkeys(indices, 1))
+        values, _ = publish(chain, issuer, version + 1, values, dict.fromkeys(indices, 1))
     assert chain.status.functions.latest(issuer, LIST_ID).call()[0] == 9
