@@ -88,6 +88,7 @@ class SimPeripheral:
         self.client: SimClientBase | None = None
         self.responses = 0
         self.writes: list[tuple[bytes, bool]] = []  # (data, response flag) for assertions
+        self.writes_before_subscribe = 0  # the first reply would be lost on a real link
         self.world: SimWorld | None = None
 
     # -- to be specialised ---------------------------------------------------------------
@@ -395,6 +396,8 @@ class SimClientBase(BaseBleakClient):
         if p is None:
             raise BleakError("Not connected")
         await asyncio.sleep(0)
+        if not self._callbacks:
+            p.writes_before_subscribe += 1
         p.writes.append((bytes(data), response))
         p.on_write(bytes(data))
 

@@ -22,6 +22,7 @@ from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
+from bleak_retry_connector import establish_connection
 
 from ble_bridge.errors import DeviceNotFoundError, LinkError
 from ble_bridge.gatt import GattLayout, layout_for_services
@@ -163,6 +164,7 @@ async def connect(
     *,
     timeout_s: float = 15.0,
     backend: type[BaseBleakClient] | None = None,
+    attempts: int = 2,
 ) -> BleLink:
     """Connect to a freshly scanned ``device`` and subscribe; raises :class:`LinkError`.
 
@@ -175,12 +177,23 @@ async def connect(
         for link in holder:
             link.mark_lost()
 
-    client = BleakClient(device, on_disconnect, timeout=timeout_s, backend=backend)
     try:
-        await asyncio.wait_for(client.connect(), timeout_s)
+        # bleak-retry-connector retries the transient BlueZ failures (le-connection-abort,
+        # out of slots, services changed) with its own short back-off and turns the rest into
+        # errors with advice; our worker adds the long back-off and the fresh scan.
+        client = await asyncio.wait_for(
+            establish_connection(
+                BleakClient,
+                device,
+                device.name or device.address,
+                on_disconnect,
+                max_attempts=attempts,
+                timeout=timeout_s,
+                backend=backend,
+            ),
+            timeout_s,
+        )
     except (BleakError, OSError, TimeoutError) as exc:
-        with contextlib.suppress(BleakError, OSError):
-            await client.disconnect()
         raise LinkError(f"cannot connect to {device.address}: {exc}") from exc
     candidates = layout if isinstance(layout, tuple) else (layout,)
     offered = {service.uuid.lower() for service in client.services}

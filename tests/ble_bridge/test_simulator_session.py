@@ -231,3 +231,61 @@ async def test_scan_lists_simulated_devices_with_service_filter() -> None:
     )
     assert [s.device.address for s in only_jbd] == ["SIM:JB:D0:00:00:02"]
     await asyncio.sleep(0)
+
+
+async def test_daly_modbus_session() -> None:
+    from ble_bridge.gatt import DALY_LAYOUT
+    from ble_bridge.simulator import DalyPeripheral
+
+    world = SimWorld()
+    daly = DalyPeripheral(
+        "SIM:DA:LY:00:00:04",
+        "DL-40D63C",
+        BMS["daly_modbus_info_aiobmsble"],
+        faults=FaultPlan(split_always=True, seed=5),
+    )
+    world.add(daly)
+    device = await find_device(
+        ScanFilter(name_pattern="^DL-"), timeout_s=2, backend=world.scanner_backend()
+    )
+    link = await connect(device, DALY_LAYOUT, timeout_s=2, backend=world.client_backend())
+    session = BmsSession(link, get_profile("daly"), FAST)
+    await session.initialise()
+    result = await session.poll()
+    assert result.measurements.pack_voltage_v == 14.0
+    assert result.measurements.cell_voltages_v == (4.127, 4.137, 4.147, 4.157)
+    assert daly.writes_before_subscribe == 0
+    await link.close()
+
+
+async def test_every_session_subscribes_before_its_first_write() -> None:
+    world, car = _car()
+    link = await _link(world, "^OBD")
+    session = ElmSession(link, get_profile("hkmc-ev"), FAST)
+    await session.initialise()
+    await session.poll()
+    await link.close()
+    assert car.writes
+    assert car.writes_before_subscribe == 0
+
+
+def test_scan_filter_criteria() -> None:
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.scanner import AdvertisementData
+
+    dev = BLEDevice("AA:BB:CC:DD:EE:FF", "vLinker MC+", None)
+    adv = AdvertisementData(
+        "vLinker MC+",
+        {0x0590: b"\x01"},
+        {},
+        ["0000fff0-0000-1000-8000-00805f9b34fb"],
+        None,
+        -50,
+        (),
+    )
+    assert ScanFilter(address="aa:bb:cc:dd:ee:ff").matches(dev, adv)
+    assert ScanFilter(name_pattern="^vLinker").matches(dev, adv)
+    assert not ScanFilter(name_pattern="^OBD").matches(dev, adv)
+    assert ScanFilter(service_uuids=("0000FFF0-0000-1000-8000-00805F9B34FB",)).matches(dev, adv)
+    assert ScanFilter(manufacturer_id=0x0590, name_pattern="vLinker").matches(dev, adv)
+    assert not ScanFilter(manufacturer_id=0x004C).matches(dev, adv)
