@@ -167,3 +167,18 @@ def test_sigkill_at_any_step_loses_nothing_and_duplicates_nothing(
     box = Outbox(tmp_path / "outbox.sqlite", key)
     assert box.status().pending_samples == 0
     box.close()
+
+
+@pytest.mark.slow
+async def test_backlog_of_hours_offline_drains_in_order(
+    outbox: Outbox, server: ServerThread, key: DeviceKey
+) -> None:
+    # Five hours of three devices polled every 10 s ≈ 5,400 samples.
+    count = 5400
+    for i in range(count):
+        outbox.append(sample(i))
+    async with httpx.AsyncClient(timeout=10) as client:
+        up = Uploader(outbox, server.url, client, max_batch=500)
+        assert await up.drain() == 11
+    assert server.store.sequences(key.did) == list(range(1, count + 1))
+    assert outbox.status().pending_samples == 0
