@@ -24,6 +24,7 @@ from pyld import jsonld
 from pyld.context_resolver import ContextResolver
 from pyld.identifier_issuer import IdentifierIssuer
 
+from credentials import templates
 from credentials.contexts import BUNDLED_CONTEXTS, context_bytes
 from credentials.errors import ContextError, CredentialError, ErrorCode, JsonLdProcessingError
 from credentials.rdfc import Quad, blank_term, iri_term, literal_term
@@ -132,12 +133,15 @@ def expand(document: dict[str, Any]) -> list[Any]:
     cached = _EXPANSION_CACHE.get(key)
     if cached is not None:
         return cached
-    expanded = _expand_uncached(document)
+    expanded = expand_uncached(document)
     _EXPANSION_CACHE[key] = expanded
     return expanded
 
 
-def _expand_uncached(document: dict[str, Any]) -> list[Any]:
+def expand_uncached(document: dict[str, Any], *, check_iris: bool = True) -> list[Any]:
+    """Strict expansion without the cache. ``check_iris=False`` skips only the refusal of
+    relative ``@id``/``@type`` values (shape templates place placeholders first and run
+    :func:`check_absolute` on the final template)."""
     processor = jsonld.JsonLdProcessor(on_property_dropped=_on_dropped)
     try:
         expanded: list[Any] = processor.expand(document, _options())
@@ -168,8 +172,14 @@ def _expand_uncached(document: dict[str, Any]) -> list[Any]:
         raise JsonLdProcessingError(
             f"JSON-LD processor failed on this input: {type(exc).__name__}: {exc}"
         ) from None
-    _check_absolute(expanded)
+    if check_iris:
+        _check_absolute(expanded)
     return expanded
+
+
+def check_absolute(expanded: Any) -> None:
+    """Refuse relative ``@id`` / ``@type`` values in an expanded document."""
+    _check_absolute(expanded)
 
 
 def _term(node: dict[str, Any]) -> str:
@@ -236,6 +246,29 @@ def expanded_to_quads(expanded: list[Any]) -> list[Quad]:
     return quads
 
 
-def to_quads(document: dict[str, Any]) -> list[Quad]:
-    """Strictly expand ``document`` and convert it to RDF quads."""
+_QUADS_CACHE: Final[LRUCache[str, tuple[Quad, ...]]] = LRUCache(maxsize=64)
+
+
+def to_quads(document: dict[str, Any], *, use_templates: bool = True) -> list[Quad]:
+    """Strictly expand ``document`` and convert it to RDF quads.
+
+    Documents whose shape was seen before take the template path
+    (:mod:`credentials.templates`): the same quads and the same errors, without running
+    JSON-LD expansion again. ``use_templates=False`` forces the full pyld path. Results are
+    also kept briefly by the document's exact JSON text, since validating and then signing
+    or verifying one document converts it twice.
+    """
+    try:
+        key = json.dumps(document, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise JsonLdProcessingError(f"document is not JSON: {exc}") from None
+    if use_templates:
+        hit = _QUADS_CACHE.get(key)
+        if hit is not None:
+            return list(hit)
+        quads = templates.template_quads(document)
+        if quads is None:
+            quads = expanded_to_quads(expand(document))
+        _QUADS_CACHE[key] = tuple(quads)
+        return quads
     return expanded_to_quads(expand(document))

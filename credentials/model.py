@@ -143,7 +143,8 @@ def _check_proofs(document: Mapping[str, Any], limits: Limits) -> None:
 def _expand_for_terms(document: Mapping[str, Any]) -> None:
     unsecured = {k: v for k, v in document.items() if k != "proof"}
     try:
-        jsonld.expand(unsecured)
+        # same strict checks as expansion; through a shape template when one exists
+        jsonld.to_quads(unsecured)
     except CredentialError as exc:
         rule = {
             ErrorCode.CONTEXT_UNKNOWN: "context.unknown",

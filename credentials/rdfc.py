@@ -300,6 +300,12 @@ class _Canonicalizer:
             )
 
     def run(self) -> CanonicalDataset:
+        if not any(
+            q[0].startswith("_:") or q[2].startswith("_:") or q[3].startswith("_:")
+            for q in self.quads
+        ):
+            # no blank nodes: nothing to label, the canonical form is the sorted lines
+            return CanonicalDataset(serialize(self.quads), {})
         # 4.4.3 step 2: blank node to quads map
         for quad in self.quads:
             for term in (quad[0], quad[2], quad[3]):

@@ -1,0 +1,410 @@
+"""Shape templates: JSON-LD → RDF once per document *shape*, exact for every document of it.
+
+Full JSON-LD expansion (pyld) costs milliseconds per credential, and credentials of one kind
+differ only in their values. Where a value lands in the RDF depends only on the document's
+keys, structure, contexts and ``type`` values — not on the value itself — for:
+
+* strings that land in a literal's lexical form (``{"@value": s}``, with whatever ``@type``,
+  ``@language`` or ``@direction`` the term adds, except ``@json`` and ``xsd:double``, whose
+  lexical form pyld derives from the value);
+* numbers in ``{"@value": n}`` (their RDF form is computed per value by pyld's own
+  ``_object_to_rdf``, so integer/double rules are pyld's);
+* absolute IRIs with a scheme that no bundled context defines as a term (``urn``, ``did``,
+  ``http``, ``https``), which JSON-LD keeps verbatim wherever they land.
+
+So a document is split into a *shape* (everything else, kept literally: keys, ``@context``,
+``type``/``@type``, ``@language``, ``@direction``, booleans, nulls, every other string) and
+*slots* (the values above, replaced by unique placeholders). The shape is expanded and
+converted to RDF once, strictly (undefined terms and relative IRIs refused as always); each
+placeholder is checked to land in an allowed position, and a slot whose placeholder lands
+anywhere else is moved into the shape. Documents of the same shape then get their quads by
+substituting values into the template's quads.
+
+The cache is keyed on the shape's exact JSON text, which (with the pinned contexts) is
+everything that can change the template. Documents with inline (object) contexts, or
+containing the private-use placeholder characters, always take the full pyld path.
+:func:`credentials.jsonld.to_quads` uses this module; tests compare both paths.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+from cachetools import LRUCache
+from pyld import jsonld as pyld_jsonld
+
+from credentials.contexts import BUNDLED_CONTEXTS, context_document
+from credentials.rdfc import Quad, escape_literal, literal_term
+
+_MARK: Final = "\ue000"
+_IRI_PREFIX: Final = "urn:x-bpp-slot:"
+_SAFE_SCHEMES: Final = ("urn", "did", "http", "https")
+_SAFE_IRI: Final = re.compile(r"^(?:urn|did|https?):[^\s<>\"{}|\\^`\x00-\x1f\x7f\ue000]+$")
+_NUMBER_BASE: Final = 7_000_000_000_000_000  # placeholders: distinct ints below 2**63
+_UNSAFE_STRING_TYPES: Final = frozenset({"@json", "http://www.w3.org/2001/XMLSchema#double"})
+_LITERAL_KEYS: Final = frozenset(
+    {"@context", "type", "@type", "@language", "@direction", "@index", "@vocab", "@base"}
+)
+_MAX_ROUNDS: Final = 6
+
+
+def _context_terms(node: Any, out: set[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.add(key)
+            if isinstance(value, dict):
+                inner = value.get("@context")
+                if inner is not None:
+                    _context_terms(inner, out)
+    elif isinstance(node, list):
+        for item in node:
+            _context_terms(item, out)
+
+
+def _bundled_contexts_allow_templates() -> bool:
+    """The template argument needs: no bundled context defines a term named like a safe
+    scheme or an IRI with one, and only ``type``/``id`` alias ``@type``/``@id``."""
+    terms: set[str] = set()
+    for url in BUNDLED_CONTEXTS:
+        _context_terms(context_document(url).get("@context"), terms)
+    for term in terms:
+        if term in _SAFE_SCHEMES or term.split(":", 1)[0] in _SAFE_SCHEMES:
+            return False
+    return True
+
+
+_ENABLED: Final = _bundled_contexts_allow_templates()
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    kind: str  # "s" string, "i" IRI-like string, "n" number
+    placeholder: Any
+
+
+@dataclass(slots=True)
+class _Template:
+    quads: list[tuple[tuple[str | int, ...], ...]]
+    number_types: dict[int, str | None]
+
+
+# shape text (all candidates as slots) -> indices that must stay literal
+_LITERAL_SLOTS: Final[LRUCache[str, frozenset[int]]] = LRUCache(maxsize=256)
+# shape text (final) -> template quads; None = this shape cannot be templated
+_TEMPLATES: Final[LRUCache[str, _Template | None]] = LRUCache(maxsize=256)
+
+
+def _placeholder(kind: str, index: int) -> Any:
+    if kind == "n":
+        return _NUMBER_BASE + index
+    token = f"{_MARK}{index}{_MARK}"
+    return _IRI_PREFIX + token if kind == "i" else token
+
+
+def _split(document: Any) -> tuple[Any, list[tuple[Any, Any, Any]]]:
+    """Copy ``document`` with candidate leaves replaced by kind markers.
+
+    Returns the shape copy and, per candidate in walk order, (container in the copy, key,
+    original value).
+    """
+    slots: list[tuple[Any, Any, Any]] = []
+    append = slots.append
+    iri_mark, str_mark, num_mark = f"{_MARK}i", f"{_MARK}s", f"{_MARK}n"
+    safe_iri = _SAFE_IRI.match
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                if key in _LITERAL_KEYS:
+                    out[key] = item
+                    continue
+                cls = item.__class__
+                if cls is str:
+                    out[key] = iri_mark if safe_iri(item) else str_mark
+                    append((out, key, item))
+                elif cls is int or cls is float:
+                    out[key] = num_mark
+                    append((out, key, item))
+                elif cls is dict or cls is list:
+                    out[key] = walk(item)
+                else:
+                    out[key] = item
+            return out
+        if isinstance(value, list):
+            items: list[Any] = []
+            for item in value:
+                cls = item.__class__
+                if cls is str:
+                    items.append(iri_mark if safe_iri(item) else str_mark)
+                    append((items, len(items) - 1, item))
+                elif cls is int or cls is float:
+                    items.append(num_mark)
+                    append((items, len(items) - 1, item))
+                elif cls is dict or cls is list:
+                    items.append(walk(item))
+                else:
+                    items.append(item)
+            return items
+        return value
+
+    return walk(document), slots
+
+
+def _shape_text(shape: Any) -> str:
+    return json.dumps(shape, ensure_ascii=False, separators=(",", ":"))
+
+
+def _occurrences(
+    expanded: Any, placeholders: dict[Any, int]
+) -> tuple[dict[int, list[str]], set[int]]:
+    """Where each placeholder landed: slot index -> list of positions; plus misplaced slots."""
+    landed: dict[int, list[str]] = {}
+    bad: set[int] = set()
+    number_placeholders = {p: i for p, i in placeholders.items() if isinstance(p, int)}
+    string_placeholders = {p: i for p, i in placeholders.items() if isinstance(p, str)}
+
+    def scan_scalar(value: Any) -> None:
+        if isinstance(value, str) and _MARK in value:
+            for token in re.findall(f"{_MARK}(\\d+){_MARK}", value):
+                bad.add(int(token))
+        elif (
+            isinstance(value, int) and not isinstance(value, bool) and value in number_placeholders
+        ):
+            bad.add(number_placeholders[value])
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            scan_scalar(node)
+            return
+        if "@value" in node:
+            value = node["@value"]
+            vtype = node.get("@type")
+            if isinstance(value, str) and value in string_placeholders:
+                index = string_placeholders[value]
+                if vtype in _UNSAFE_STRING_TYPES:
+                    bad.add(index)
+                else:
+                    landed.setdefault(index, []).append("value")
+            elif (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and value in number_placeholders
+            ):
+                landed.setdefault(number_placeholders[value], []).append("number")
+            else:
+                walk(value)
+            for key, item in node.items():
+                if key != "@value":
+                    walk(item)
+            return
+        for key, item in node.items():
+            if key == "@id" and isinstance(item, str) and item in string_placeholders:
+                index = string_placeholders[item]
+                if item.startswith(_IRI_PREFIX):
+                    landed.setdefault(index, []).append("id")
+                else:
+                    bad.add(index)
+            else:
+                walk(item)
+
+    walk(expanded)
+    return landed, bad
+
+
+def _fill(
+    shape_copy: Any, slots: list[tuple[Any, Any, Any]], literal: frozenset[int]
+) -> tuple[Any, dict[Any, int]]:
+    placeholders: dict[Any, int] = {}
+    for index, (container, key, original) in enumerate(slots):
+        if index in literal:
+            container[key] = original
+        else:
+            kind = container[key][1]
+            value = _placeholder(kind, index)
+            container[key] = value
+            placeholders[value] = index
+    return shape_copy, placeholders
+
+
+def _build(
+    document: dict[str, Any], literal: frozenset[int]
+) -> tuple[frozenset[int], Any, dict[Any, int], list[Any] | None]:
+    """Expand ``document`` with placeholders for non-literal slots until every placeholder
+    lands in an allowed place. Returns (literal set, template doc, placeholders, expanded)."""
+    from credentials import jsonld  # local: jsonld imports this module
+
+    for _ in range(_MAX_ROUNDS):
+        shape, slots = _split(document)
+        template_doc, placeholders = _fill(shape, slots, literal)
+        expanded = jsonld.expand_uncached(template_doc, check_iris=False)
+        landed, bad = _occurrences(expanded, placeholders)
+        missing = {i for i in placeholders.values() if i not in landed}
+        newly = bad | missing
+        if not newly:
+            jsonld.check_absolute(expanded)
+            return literal, template_doc, placeholders, expanded
+        literal = literal | frozenset(newly)
+    return literal, None, {}, None
+
+
+def _compile(expanded: list[Any], placeholders: dict[Any, int]) -> _Template:
+    from credentials import jsonld
+
+    quads = jsonld.expanded_to_quads(expanded)
+    string_tokens = {p: i for p, i in placeholders.items() if isinstance(p, str)}
+    number_types = _number_datatypes(expanded, placeholders)
+    number_terms: dict[str, int] = {}
+    for placeholder, index in placeholders.items():
+        if isinstance(placeholder, int):
+            number_terms[_render_number(placeholder, number_types.get(index))] = index
+    token_re = re.compile(f"(?:{re.escape(_IRI_PREFIX)})?{_MARK}(\\d+){_MARK}")
+    compiled: list[tuple[tuple[str | int, ...], ...]] = []
+    for quad in quads:
+        terms: list[tuple[str | int, ...]] = []
+        for term in quad:
+            if term in number_terms:
+                terms.append((number_terms[term],))
+                continue
+            if _MARK not in term:
+                terms.append((term,))
+                continue
+            parts: list[str | int] = []
+            pos = 0
+            for match in token_re.finditer(term):
+                parts.append(term[pos : match.start()])
+                whole = match.group(0)
+                index = string_tokens[whole]
+                parts.append(index)
+                pos = match.end()
+            parts.append(term[pos:])
+            terms.append(tuple(parts))
+        compiled.append(tuple(terms))
+    return _Template(compiled, number_types)
+
+
+def _number_datatypes(expanded: Any, placeholders: dict[Any, int]) -> dict[int, str | None]:
+    numbers = {p: i for p, i in placeholders.items() if isinstance(p, int)}
+    found: dict[int, str | None] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            value = node.get("@value")
+            if isinstance(value, int) and not isinstance(value, bool) and value in numbers:
+                found[numbers[value]] = node.get("@type")
+            for item in node.values():
+                walk(item)
+
+    walk(expanded)
+    return found
+
+
+_PROCESSOR: Final = pyld_jsonld.JsonLdProcessor()
+_RDF_OPTIONS: Final = {"processingMode": "json-ld-1.1", "rdfDirection": "i18n-datatype"}
+
+
+def _render_number(value: int | float, datatype: str | None) -> str:
+    item: dict[str, Any] = {"@value": value}
+    if datatype:
+        item["@type"] = datatype
+    rdf = _PROCESSOR._object_to_rdf(item, None, [], _RDF_OPTIONS)
+    return literal_term(rdf["value"], rdf.get("datatype"), rdf.get("language"))
+
+
+@lru_cache(maxsize=4096)
+def _render_number_cached(kind: str, value: int | float, datatype: str | None) -> str:
+    del kind  # part of the key only: 1, 1.0 and True hash alike but render differently
+    return _render_number(value, datatype)
+
+
+def _substitute(template: _Template, values: list[str]) -> list[Quad]:
+    out: list[Quad] = []
+    seen: set[Quad] = set()
+    for quad in template.quads:
+        rendered: list[str] = []
+        for parts in quad:
+            if len(parts) == 1:
+                part = parts[0]
+                rendered.append(values[part] if isinstance(part, int) else part)
+                continue
+            head = parts[0]
+            in_literal = isinstance(head, str) and head.startswith('"')
+            pieces: list[str] = []
+            for part in parts:
+                if isinstance(part, int):
+                    pieces.append(escape_literal(values[part]) if in_literal else values[part])
+                else:
+                    pieces.append(part)
+            rendered.append("".join(pieces))
+        result: Quad = (rendered[0], rendered[1], rendered[2], rendered[3])
+        if result not in seen:
+            seen.add(result)
+            out.append(result)
+    return out
+
+
+def template_quads(document: dict[str, Any]) -> list[Quad] | None:
+    """Quads of ``document`` through a shape template, or None if it must take the full path.
+
+    Raises the same typed errors as full strict expansion for documents whose shape is
+    invalid (undefined terms, unknown contexts, relative IRIs).
+    """
+    if not _ENABLED:
+        return None
+    ctx = document.get("@context")
+    ctx_items = ctx if isinstance(ctx, list) else [ctx]
+    if not all(isinstance(c, str) for c in ctx_items):
+        return None
+    shape, slots = _split(document)
+    if not slots:
+        return None
+    text = _shape_text(shape)
+    if text.count(_MARK) != len(slots):
+        return None  # the document itself contains the placeholder character
+    literal = _LITERAL_SLOTS.get(text)
+    if literal is None:
+        literal, template_doc, _placeholders, _expanded = _build(document, frozenset())
+        if template_doc is None:
+            return None
+        _LITERAL_SLOTS[text] = literal
+    if literal:
+        for index in literal:
+            container, key, original = slots[index]
+            container[key] = original
+        final_text = _shape_text(shape)
+    else:
+        final_text = text
+    if final_text not in _TEMPLATES:
+        built, template_doc, placeholders, expanded = _build(document, literal)
+        if template_doc is None or expanded is None or built != literal:
+            _TEMPLATES[final_text] = None
+        else:
+            _TEMPLATES[final_text] = _compile(expanded, placeholders)
+    template = _TEMPLATES[final_text]
+    if template is None:
+        return None
+    values: list[str] = []
+    number_types = template.number_types
+    for index, (_container, _key, original) in enumerate(slots):
+        if isinstance(original, str):
+            values.append(original)
+        elif index in literal:
+            values.append("")
+        else:
+            values.append(
+                _render_number_cached(
+                    original.__class__.__name__, original, number_types.get(index)
+                )
+            )
+    return _substitute(template, values)
