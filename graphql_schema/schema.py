@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.scalars import JSON
 
 from backend.issuance import service as issuance
@@ -169,7 +169,8 @@ class Mutation:
 
 
 def build_schema(*, production: bool) -> strawberry.Schema:
-    extensions: list[Callable[[], SchemaExtension]] = [MaskErrors] if production else []
+    """The schema; production leaves out introspection (the router masks unexpected errors)."""
+    extensions: list[Callable[[], SchemaExtension]] = [DisableIntrospection] if production else []
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
 
 
