@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ble_bridge.errors import (
-    BadFrameError,
     FrameError,
     LinkError,
     LinkTimeoutError,
@@ -152,9 +151,11 @@ class ElmSession:
                 payload, text = await self.query(request)
                 parts.append(hkmc.decode_payload(payload, model))
                 frames.append(RawFrame(request.hex(), text.encode("ascii", "replace").hex()))
-            except (FrameError, BadFrameError) as exc:
+            except FrameError as exc:
                 if isinstance(exc, NoDataError) and request == model.poll_order[1]:
-                    raise
+                    raise  # the car went to sleep between the first two requests
+                # A missing cell page (NRC on some models, a garbled reply) does not spoil
+                # the rest of the poll: it is noted in the sample's errors.
                 errors.append(f"{request.hex()}: {exc.code}")
         return PollResult(merge_all(parts), tuple(frames), tuple(errors))
 
@@ -190,7 +191,12 @@ class BmsSession:
             await self.link.write(jk.REQUEST_DEVICE_INFO)
 
     async def _exchange(self, request: bytes, accept: Callable[[bytes], bool]) -> bytes:
-        self._frames = [f for f in self._frames if not accept(f)]  # drop stale answers
+        # Whatever arrived since the last exchange is stale (a JK streams cell info about
+        # once a second): start from an empty buffer so the answer is fresh.
+        while not self.link.notifications.empty():
+            self.link.notifications.get_nowait()
+        self._assembler.reset()
+        self._frames = []
         await self.link.write(request)
         deadline = time.monotonic() + self.timeouts.reply
         while True:

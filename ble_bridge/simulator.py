@@ -287,15 +287,33 @@ class JkPeripheral(SimPeripheral):
         super().__init__(address, name, JK_LAYOUT, kw.get("faults"))
         self.frame = frame
         self.period_s = period_s
-        self._stream: asyncio.Task[None] | None = None
+        self._stream: asyncio.TimerHandle | None = None
 
     def on_write(self, data: bytes) -> None:
         if bytes(data) == jk.REQUEST_DEVICE_INFO:
             self.respond(b"AT\r\n")
         elif bytes(data) == jk.REQUEST_CELL_INFO:
             self.respond(self.frame, self.next_faults())
+            if self._stream is None:
+                self._schedule_stream(self.client)
+
+    def _schedule_stream(self, client: SimClientBase | None) -> None:
+        # Like the real board: after one request, cell info keeps coming until disconnect.
+        self._stream = asyncio.get_running_loop().call_later(
+            self.period_s, self._stream_tick, client
+        )
+
+    def _stream_tick(self, client: SimClientBase | None) -> None:
+        if client is None or self.client is not client:
+            self._stream = None
+            return
+        self.respond(self.frame)
+        self._schedule_stream(client)
 
     def drop_connection(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            self._stream = None
         super().drop_connection()
 
 
