@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from bleak.exc import BleakError
 
 from ble_bridge import transport
 from ble_bridge.config import BridgeConfig, DeviceConfig, PollingConfig, load_config
-from ble_bridge.errors import BridgeError, ConfigInvalidError, LinkError
+from ble_bridge.errors import BridgeError, ConfigInvalidError
 from ble_bridge.gateway import Gateway, read_status
 from ble_bridge.gatt import ALL_LAYOUTS
 from ble_bridge.keys import DeviceKey
@@ -125,8 +124,8 @@ def scan(
     backend = _scenario(simulate, vectors).scanner_backend() if simulate else None
     try:
         found = asyncio.run(transport.scan(duration_s=duration, backend=backend))
-    except BleakError as exc:
-        _fail(LinkError(f"scan failed: {exc}", advice="is Bluetooth on?"))
+    except BridgeError as exc:
+        _fail(exc)
         return
     by_service: dict[str, list[str]] = {}
     for g in ALL_LAYOUTS.values():

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     DEVICE_NOT_FOUND = "device_not_found"
     LINK_LOST = "link_lost"
+    BLUETOOTH_UNAVAILABLE = "bluetooth_unavailable"
     CONFIG_INVALID = "config_invalid"
 
 
@@ -140,6 +141,13 @@ class DeviceNotFoundError(LinkError):
 
     code = ErrorCode.DEVICE_NOT_FOUND
     default_advice = "device disappeared, re-scan later"
+
+
+class BluetoothUnavailableError(LinkError):
+    """No Bluetooth stack to talk to (no adapter, BlueZ/D-Bus not running, no permission)."""
+
+    code = ErrorCode.BLUETOOTH_UNAVAILABLE
+    default_advice = "start bluetoothd / D-Bus, check the adapter (or use --simulate)"
 
 
 class ConfigInvalidError(BridgeError):

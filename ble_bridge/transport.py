@@ -24,7 +24,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
-from ble_bridge.errors import DeviceNotFoundError, LinkError
+from ble_bridge.errors import BluetoothUnavailableError, DeviceNotFoundError, LinkError
 from ble_bridge.gatt import GattLayout, layout_for_services
 
 
@@ -76,8 +76,11 @@ async def scan(
             device, adv.local_name or device.name, adv.rssi, tuple(adv.service_uuids)
         )
 
-    async with BleakScanner(on_adv, service_uuids, backend=backend):
-        await asyncio.sleep(duration_s)
+    try:
+        async with BleakScanner(on_adv, service_uuids, backend=backend):
+            await asyncio.sleep(duration_s)
+    except (BleakError, OSError) as exc:
+        raise BluetoothUnavailableError(f"scan failed: {type(exc).__name__}: {exc}") from exc
     return sorted(seen.values(), key=lambda s: -s.rssi)
 
 
@@ -97,8 +100,8 @@ async def find_device(
             return await asyncio.wait_for(found, timeout_s)
     except TimeoutError:
         raise DeviceNotFoundError(f"no device matching {flt} within {timeout_s} s") from None
-    except BleakError as exc:
-        raise DeviceNotFoundError(f"scan failed: {exc}", advice="is Bluetooth on?") from exc
+    except (BleakError, OSError) as exc:
+        raise BluetoothUnavailableError(f"scan failed: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass

@@ -289,3 +289,19 @@ def test_scan_filter_criteria() -> None:
     assert ScanFilter(service_uuids=("0000FFF0-0000-1000-8000-00805F9B34FB",)).matches(dev, adv)
     assert ScanFilter(manufacturer_id=0x0590, name_pattern="vLinker").matches(dev, adv)
     assert not ScanFilter(manufacturer_id=0x004C).matches(dev, adv)
+
+
+async def test_missing_bluetooth_stack_is_a_typed_error() -> None:
+    from ble_bridge.errors import BluetoothUnavailableError
+    from ble_bridge.simulator import SimScannerBase
+
+    class NoStack(SimScannerBase):
+        async def start(self) -> None:
+            raise FileNotFoundError("/run/dbus/system_bus_socket")
+
+    NoStack.world = SimWorld()
+    with pytest.raises(BluetoothUnavailableError) as exc:
+        await scan(duration_s=0.01, backend=NoStack)
+    assert exc.value.code == "bluetooth_unavailable"
+    with pytest.raises(BluetoothUnavailableError):
+        await find_device(ScanFilter(address=CAR), timeout_s=0.1, backend=NoStack)
