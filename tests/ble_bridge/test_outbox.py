@@ -182,3 +182,22 @@ async def test_backlog_of_hours_offline_drains_in_order(
         assert await up.drain() == 11
     assert server.store.sequences(key.did) == list(range(1, count + 1))
     assert outbox.status().pending_samples == 0
+
+
+def test_checked_in_upload_schema_is_current_and_fits_real_batches(outbox: Outbox) -> None:
+    from ble_bridge.upload_schema import batch_schema
+
+    path = REPO_ROOT / "ble_bridge" / "upload-batch.schema.json"
+    assert json.loads(path.read_text()) == batch_schema(), "regenerate the schema file"
+    for i in range(2):
+        outbox.append(sample(i))
+    batch = outbox.next_batch()
+    assert batch is not None
+    schema = batch_schema()
+    assert set(batch.input) == set(schema["required"])
+    sample_props = schema["properties"]["samples"]["items"]
+    for s in batch.input["samples"]:
+        assert set(s) == set(sample_props["required"])
+        assert set(s["measurements"]) <= set(
+            sample_props["properties"]["measurements"]["properties"]
+        )
