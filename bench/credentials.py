@@ -1,0 +1,171 @@
+"""Credentials benchmark: ``python -m bench.credentials --json [--seconds N] [--js]``.
+
+On ``shared/vectors/bench/passport-sized-unsigned.json`` (62 subject properties), in this
+process (one core), for each Data Integrity cryptosuite:
+
+* ``issue_per_s``: ``credentials.issue`` (data-model validation + proof) of a *different*
+  credential every iteration (fresh ``id`` and one changed subject value);
+* ``verify_per_s``: ``Verifier.verify`` of a different issued credential every iteration —
+  full verification: data model, signature (issuer ``did:web`` document from the resolver's
+  warm cache), validity period, revocation status (signed status list from the verifier's
+  warm cache).
+
+``--js`` also runs ``tests/credentials/interop/bench.mjs`` (Digital Bazaar vc 7.3, same
+credential, same rules) in the same run and reports it under ``"js"``. ``vc+jwt`` and
+``dc+sd-jwt`` are not built yet (issue 7) and are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from credentials import (
+    Bitstring,
+    Cryptosuite,
+    FileKeyStore,
+    StaticDocumentFetcher,
+    StatusListCredentialBuilder,
+    Verifier,
+    build_did_document,
+    issue,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("BPP_SHARED_DIR", ROOT.parent / "shared"))
+INTEROP = ROOT / "tests" / "credentials" / "interop"
+ISSUER = "did:web:bench.example:orgs:acme"
+SUITES = {
+    "ecdsa-rdfc-2019": ("P-256", Cryptosuite.ECDSA_RDFC_2019),
+    "eddsa-rdfc-2022": ("Ed25519", Cryptosuite.EDDSA_RDFC_2022),
+    "ecdsa-jcs-2019": ("P-256", Cryptosuite.ECDSA_JCS_2019),
+    "eddsa-jcs-2022": ("Ed25519", Cryptosuite.EDDSA_JCS_2022),
+}
+
+
+def _variant(base: dict[str, Any], counter: int) -> dict[str, Any]:
+    credential = copy.deepcopy(base)
+    credential["id"] = f"urn:uuid:{uuid.uuid4()}"
+    credential["credentialSubject"]["batteryMass"] = 400 + counter % 1000 / 10
+    return credential
+
+
+def _rate(seconds: float, step: Any) -> float:
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        step(count)
+        count += 1
+        now = time.perf_counter()
+        if now >= deadline:
+            return round(count / (now - start), 1)
+
+
+def run(seconds: float) -> dict[str, Any]:
+    """Measure every suite for about ``seconds`` per phase."""
+    base = json.loads((SHARED / "vectors/bench/passport-sized-unsigned.json").read_text())
+    base["issuer"] = ISSUER
+    store = FileKeyStore(tempfile.mkdtemp(prefix="bench-keys-"), "bench")
+    keys = {alg: store.create(ISSUER, alg) for alg in ("P-256", "Ed25519")}
+    fetcher = StaticDocumentFetcher()
+    fetcher.put_did_document(build_did_document(ISSUER, store.did_keys(ISSUER)))
+    status = base["credentialStatus"]
+    p256 = store.signer(keys["P-256"].key_id)
+    fetcher.put(
+        status["statusListCredential"],
+        issue(
+            StatusListCredentialBuilder(
+                url=status["statusListCredential"], issuer=ISSUER, bitstring=Bitstring()
+            ).build(),
+            p256,
+        ),
+    )
+    verifier = Verifier(fetcher=fetcher, status_list_ttl_s=3600)
+    results: dict[str, Any] = {}
+    loop = asyncio.new_event_loop()
+    try:
+        for name, (algorithm, suite) in SUITES.items():
+            signer = store.signer(keys[algorithm].key_id)
+            results[name] = _measure(
+                name,
+                base,
+                signer=signer,
+                suite=suite,
+                verifier=verifier,
+                loop=loop,
+                seconds=seconds,
+            )
+    finally:
+        loop.close()
+    return results
+
+
+def _measure(
+    name: str,
+    base: dict[str, Any],
+    *,
+    signer: Any,
+    suite: Cryptosuite,
+    verifier: Verifier,
+    loop: asyncio.AbstractEventLoop,
+    seconds: float,
+) -> dict[str, float]:
+    issue(_variant(base, 0), signer, cryptosuite=suite)  # warm: shape template, caches
+    issue_rate = _rate(seconds, lambda i: issue(_variant(base, i), signer, cryptosuite=suite))
+    pool = [issue(_variant(base, i), signer, cryptosuite=suite) for i in range(500)]
+
+    def verify_one(i: int) -> None:
+        result = loop.run_until_complete(verifier.verify(pool[i % len(pool)]))
+        if not result.verified:
+            raise SystemExit(f"{name}: verification failed: {result.to_json()}")
+
+    verify_one(0)
+    return {"issue_per_s": issue_rate, "verify_per_s": _rate(seconds, verify_one)}
+
+
+def run_js(seconds: float) -> dict[str, Any] | None:
+    """Digital Bazaar's figures in this run (needs node and the interop node_modules)."""
+    node = shutil.which("node")
+    if node is None or not (INTEROP / "node_modules").is_dir():
+        return None
+    done = subprocess.run(
+        [node, str(INTEROP / "bench.mjs"), str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    return parsed
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement")
+    parser.add_argument("--js", action="store_true", help="also measure @digitalbazaar/vc")
+    args = parser.parse_args()
+    results = run(args.seconds)
+    if args.js:
+        results["js"] = run_js(args.seconds)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for name, figures in results.items():
+            print(name, figures)
+
+
+if __name__ == "__main__":
+    main()
