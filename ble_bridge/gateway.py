@@ -28,7 +28,7 @@ from ble_bridge.keys import DeviceKey
 from ble_bridge.outbox import Checkpoint, Outbox
 from ble_bridge.polling import DeviceState, PollingTracker
 from ble_bridge.profiles import get_profile
-from ble_bridge.sample import BatterySample, ClockSource, now_stamps
+from ble_bridge.sample import BatterySample, ClockSource, detect_clock_source, now_stamps
 from ble_bridge.session import BmsSession, SessionTimeouts, make_session
 from ble_bridge.transport import BleLink, connect, find_device
 from ble_bridge.uploader import Backoff, Uploader
@@ -178,7 +178,7 @@ class Gateway:
     config: BridgeConfig
     scanner_backend: type[BaseBleakScanner] | None = None
     client_backend: type[BaseBleakClient] | None = None
-    clock_source: ClockSource = ClockSource.SYSTEM
+    clock_source: ClockSource = field(default_factory=detect_clock_source)
     checkpoint: Checkpoint | None = None
 
     async def run(self, stop: asyncio.Event, *, drain_timeout_s: float = 10.0) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 # Lists that several requests contribute to (cell pages, module temperature groups): merging
@@ -234,6 +235,16 @@ class BatterySample:
             "wallTimeMs": self.wall_time_ms,
             "clockSource": str(self.clock_source),
         }
+
+
+# systemd-timesyncd touches this file once the clock is synchronised (chrony/ntpd users can
+# pass the clock source explicitly).
+_TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+
+
+def detect_clock_source(flag: Path = _TIMESYNC_FLAG) -> ClockSource:
+    """``ntp`` when the OS says the wall clock is synchronised, else ``system``."""
+    return ClockSource.NTP if flag.exists() else ClockSource.SYSTEM
 
 
 def now_stamps() -> tuple[int, int]:

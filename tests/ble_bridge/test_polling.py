@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ble_bridge.polling import DeviceState, PollingPolicy, PollingTracker
-from ble_bridge.sample import Measurements
+from ble_bridge.sample import ClockSource, Measurements, detect_clock_source
 
 POLICY = PollingPolicy(idle_polls_before_parked=3)
 
@@ -48,3 +50,10 @@ def test_sleeping_car_is_polled_rarely_or_never() -> None:
 
 def test_link_failure_is_unreachable() -> None:
     assert PollingTracker().after_link_failure().state is DeviceState.UNREACHABLE
+
+
+def test_clock_source_follows_the_timesync_flag(tmp_path: Path) -> None:
+    flag = tmp_path / "synchronized"
+    assert detect_clock_source(flag) is ClockSource.SYSTEM
+    flag.touch()
+    assert detect_clock_source(flag) is ClockSource.NTP
