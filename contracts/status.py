@@ -20,9 +20,9 @@ snapshot, codec 1
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Final
 
 from eth_utils.crypto import keccak
@@ -33,6 +33,14 @@ DIGEST_DOMAIN: Final = b"BPP-STATUS-LIST/v1"
 MAX_ENTRY_SIZE: Final = 8
 MAX_LENGTH: Final = 2**32 - 1
 _ZLIB_LEVEL: Final = 9
+
+
+class BitOrder(StrEnum):
+    """How entries fill a byte: W3C Bitstring Status List is MSB first, IETF Token Status
+    List is LSB first. Only for converting served lists; the digest never depends on it."""
+
+    MSB_FIRST = "msb-first"
+    LSB_FIRST = "lsb-first"
 
 
 class SnapshotCodec(IntEnum):
@@ -224,18 +232,33 @@ def diff_values(old: bytes, new: bytes, shape: ListShape) -> tuple[StatusChange,
 # ---------------------------------------------------------------------------- snapshots
 
 
-def _expand_table(entry_size: int) -> tuple[bytes, ...]:
+def _expand_table(entry_size: int, order: BitOrder) -> tuple[bytes, ...]:
     per_byte = 8 // entry_size
     mask = (1 << entry_size) - 1
-    return tuple(
-        bytes((byte >> (8 - entry_size * (k + 1))) & mask for k in range(per_byte))
-        for byte in range(256)
-    )
+
+    def shift(k: int) -> int:
+        return entry_size * k if order is BitOrder.LSB_FIRST else 8 - entry_size * (k + 1)
+
+    return tuple(bytes((byte >> shift(k)) & mask for k in range(per_byte)) for byte in range(256))
 
 
-def pack_values(values: bytes, shape: ListShape) -> bytes:
-    """Pack values ``entry_size`` bits each, most significant bit first, zero-padded."""
+def _check_order(shape: ListShape, order: BitOrder) -> None:
+    if order is BitOrder.LSB_FIRST and 8 % shape.entry_size:
+        raise ContractError(
+            ContractErrorCode.INVALID_SHAPE,
+            f"LSB-first packing needs an entry size of 1, 2, 4 or 8, not {shape.entry_size}",
+        )
+
+
+def pack_values(values: bytes, shape: ListShape, order: BitOrder = BitOrder.MSB_FIRST) -> bytes:
+    """Pack values ``entry_size`` bits each, entry 0 first, zero-padded.
+
+    ``MSB_FIRST`` (default, snapshot codec 1, W3C Bitstring): entry 0 in the most significant
+    bits of byte 0. ``LSB_FIRST`` (IETF Token Status List, sizes 1, 2, 4, 8): entry 0 in the
+    least significant bits.
+    """
     shape.check_values(values)
+    _check_order(shape, order)
     size = shape.entry_size
     if size == 8:
         return bytes(values)
@@ -244,8 +267,11 @@ def pack_values(values: bytes, shape: ListShape) -> bytes:
         per_byte = 8 // size
         padded = bytes(values) + bytes(-len(values) % per_byte)
         for start in range(0, len(padded), per_byte):
+            group = padded[start : start + per_byte]
+            if order is BitOrder.LSB_FIRST:
+                group = group[::-1]
             byte = 0
-            for value in padded[start : start + per_byte]:
+            for value in group:
                 byte = (byte << size) | value
             out.append(byte)
         return bytes(out)
@@ -263,8 +289,9 @@ def pack_values(values: bytes, shape: ListShape) -> bytes:
     return bytes(out)
 
 
-def unpack_values(packed: bytes, shape: ListShape) -> bytes:
+def unpack_values(packed: bytes, shape: ListShape, order: BitOrder = BitOrder.MSB_FIRST) -> bytes:
     """Inverse of :func:`pack_values`; refuses a wrong length or non-zero padding."""
+    _check_order(shape, order)
     size = shape.entry_size
     expected = (shape.length * size + 7) // 8
     if len(packed) != expected:
@@ -275,7 +302,7 @@ def unpack_values(packed: bytes, shape: ListShape) -> bytes:
     if size == 8:
         return bytes(packed)
     if 8 % size == 0:
-        table = _expand_table(size)
+        table = _expand_table(size, order)
         values = b"".join(table[byte] for byte in packed)
     else:
         out = bytearray()
@@ -402,6 +429,22 @@ def rebuild_versions(events: Iterable[StatusListEvent]) -> dict[int, bytes]:
     ``rebuild_gap`` (a missing version), ``digest_mismatch`` (a version whose values do not
     hash to the digest on chain) and the decoding errors of malformed event data.
     """
+    return dict(iter_versions(events))
+
+
+def rebuild_latest(events: Iterable[StatusListEvent]) -> tuple[int, bytes]:
+    """``(version, values)`` of the newest version, checking every digest on the way but
+    keeping only one version in memory (for long histories)."""
+    latest: tuple[int, bytes] | None = None
+    for latest in iter_versions(events):  # noqa: B007 - the loop runs for its checks
+        pass
+    if latest is None:  # pragma: no cover - iter_versions yields at least one version
+        raise ContractError(ContractErrorCode.REBUILD_GAP, "no version")
+    return latest
+
+
+def iter_versions(events: Iterable[StatusListEvent]) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(version, values)`` in order, as :func:`rebuild_versions` checks them."""
     created: ListCreated | None = None
     publishes: list[ChangesPublished | SnapshotPublished] = []
     for event in events:
@@ -421,14 +464,13 @@ def rebuild_versions(events: Iterable[StatusListEvent]) -> dict[int, bytes]:
             )
     publishes.sort(key=lambda p: p.version)
     shape = created.shape
-    versions: dict[int, bytes] = {}
     current: bytes | None = None
     current_version = 0
     # Start from version 0 unless the events begin at a later snapshot (a partial rebuild).
     first = publishes[0] if publishes else None
     if not isinstance(first, SnapshotPublished) or first.version == 1:
         current = shape.zero_values()
-        versions[0] = current
+        yield 0, current
     for publish in publishes:
         if current is not None and publish.version != current_version + 1:
             raise ContractError(
@@ -446,7 +488,6 @@ def rebuild_versions(events: Iterable[StatusListEvent]) -> dict[int, bytes]:
                 ContractErrorCode.DIGEST_MISMATCH,
                 f"version {publish.version} does not match its digest on chain",
             )
-        versions[publish.version] = values
+        yield publish.version, values
         current = values
         current_version = publish.version
-    return versions

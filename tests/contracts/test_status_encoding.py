@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import zlib
 
 import pytest
@@ -11,17 +12,20 @@ from hypothesis import strategies as st
 
 from contracts import ContractError, ContractErrorCode
 from contracts.status import (
+    BitOrder,
     ChangesPublished,
     ListCreated,
     ListShape,
     SnapshotPublished,
     StatusChange,
+    StatusListEvent,
     apply_changes,
     decode_snapshot,
     diff_values,
     encode_snapshot,
     pack_changes,
     pack_values,
+    rebuild_latest,
     rebuild_versions,
     status_digest,
     unpack_changes,
@@ -222,3 +226,45 @@ def test_rebuild_rules() -> None:
     assert code_of([created, other_list]) is ContractErrorCode.REBUILD_WRONG_LIST
     lying = ChangesPublished(ISSUER, LIST_ID, 1, e3.digest, e1.changes)
     assert code_of([created, lying]) is ContractErrorCode.DIGEST_MISMATCH
+
+
+# draft-ietf-oauth-status-list (Token Status List), section "Status List" examples: the
+# statuses and the `lst` values (zlib, base64url) for bits = 1 and bits = 2.
+IETF_BITS_1 = ([1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1], "eNrbuRgAAhcBXQ")
+IETF_BITS_2 = ([1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3], "eNo76fITAAPfAgc")
+
+
+@pytest.mark.parametrize(("entry_size", "example"), [(1, IETF_BITS_1), (2, IETF_BITS_2)])
+def test_lsb_first_matches_the_ietf_token_status_list_examples(
+    entry_size: int, example: tuple[list[int], str]
+) -> None:
+    statuses, lst = example
+    shape = ListShape(len(statuses), entry_size)
+    packed = zlib.decompress(base64.urlsafe_b64decode(lst + "=" * (-len(lst) % 4)))
+    assert unpack_values(packed, shape, BitOrder.LSB_FIRST) == bytes(statuses)
+    assert pack_values(bytes(statuses), shape, BitOrder.LSB_FIRST) == packed
+
+
+@given(shaped_values())
+def test_lsb_first_round_trip(case: tuple[ListShape, bytes]) -> None:
+    shape, values = case
+    if 8 % shape.entry_size:
+        with pytest.raises(ContractError) as info:
+            pack_values(values, shape, BitOrder.LSB_FIRST)
+        assert info.value.code is ContractErrorCode.INVALID_SHAPE
+        return
+    packed = pack_values(values, shape, BitOrder.LSB_FIRST)
+    assert unpack_values(packed, shape, BitOrder.LSB_FIRST) == values
+
+
+def test_rebuild_latest_keeps_only_the_newest_version() -> None:
+    shape = ListShape(10, 1)
+    v1 = bytes([1] + [0] * 9)
+    v2 = bytes([1, 1] + [0] * 8)
+    events: list[StatusListEvent] = [
+        ListCreated(ISSUER, LIST_ID, shape),
+        _publish(1, v1, {0: 1}, shape),
+        _publish(2, v2, {1: 1}, shape),
+    ]
+    assert rebuild_latest(events) == (2, v2)
+    assert rebuild_latest(events[:1]) == (0, bytes(10))
