@@ -52,14 +52,18 @@ _LITERAL_KEYS: Final = frozenset(
 _MAX_ROUNDS: Final = 6
 
 
-def _context_terms(node: Any, out: set[str]) -> None:
+def _context_terms(node: Any, out: dict[str, set[str]]) -> None:
+    """Collect term -> keyword targets (``""`` for non-keyword definitions), recursively
+    through scoped contexts."""
     if isinstance(node, dict):
         for key, value in node.items():
-            out.add(key)
+            target = value if isinstance(value, str) else None
             if isinstance(value, dict):
+                target = value.get("@id") if isinstance(value.get("@id"), str) else None
                 inner = value.get("@context")
                 if inner is not None:
                     _context_terms(inner, out)
+            out.setdefault(key, set()).add(target if target and target.startswith("@") else "")
     elif isinstance(node, list):
         for item in node:
             _context_terms(item, out)
@@ -67,12 +71,17 @@ def _context_terms(node: Any, out: set[str]) -> None:
 
 def _bundled_contexts_allow_templates() -> bool:
     """The template argument needs: no bundled context defines a term named like a safe
-    scheme or an IRI with one, and only ``type``/``id`` alias ``@type``/``@id``."""
-    terms: set[str] = set()
+    scheme or an IRI with one, and the only keyword aliases are ``type`` and ``id``."""
+    terms: dict[str, set[str]] = {}
     for url in BUNDLED_CONTEXTS:
         _context_terms(context_document(url).get("@context"), terms)
-    for term in terms:
+    for term, targets in terms.items():
         if term in _SAFE_SCHEMES or term.split(":", 1)[0] in _SAFE_SCHEMES:
+            return False
+        keywords = targets - {""}
+        if keywords and not (
+            (term == "type" and keywords == {"@type"}) or (term == "id" and keywords == {"@id"})
+        ):
             return False
     return True
 
