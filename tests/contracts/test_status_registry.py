@@ -375,3 +375,25 @@ def test_sortedness_is_checked_at_every_position_of_the_unrolled_loop(chain: Cha
             assert (err.name, err.args) == ("ChangesNotSorted", {"position": position})
         values, _ = publish(chain, issuer, version + 1, values, dict.fromkeys(indices, 1))
     assert chain.status.functions.latest(issuer, LIST_ID).call()[0] == 9
+
+
+def test_widest_records_reach_the_last_index_of_the_largest_list(chain: Chain) -> None:
+    # 2**32 - 1 entries of 8 bits: 32 index bits + 8 value bits = five-byte records.
+    issuer = chain.accounts[1]
+    shape = ListShape(length=2**32 - 1, entry_size=8)
+    assert shape.record_bytes == 5
+    create_list(chain, issuer, shape=shape)
+    changes = {0: 255, 7: 1, 2**31: 128, 2**32 - 2: 77, 2**32 - 3: 1}
+    blob = pack_changes(changes, shape)
+    receipt = chain.send(
+        chain.status.functions.publishChanges(issuer, LIST_ID, 1, b"\x01" * 32, blob), issuer
+    )
+    (event,) = chain.status.events.StatusChangesPublished().process_receipt(receipt, errors=DISCARD)
+    assert event["args"]["changes"] == blob
+    too_far = pack_changes({2**32 - 2: 1}, shape)[:-5] + ((2**32 - 1) << 8).to_bytes(5, "big")
+    err = chain.revert_of(
+        chain.status,
+        chain.status.functions.publishChanges(issuer, LIST_ID, 2, b"\x01" * 32, too_far),
+        issuer,
+    )
+    assert (err.name, err.args) == ("IndexOutOfRange", {"index": 2**32 - 1, "length": 2**32 - 1})
