@@ -85,6 +85,12 @@ class ElmSession:
     async def _command(self, text: str, wait_s: float) -> str:
         if not self._at_prompt:
             await self._await_prompt(wait_s)
+        # At the prompt, anything already received is unsolicited (a second prompt after
+        # ATZ, bus chatter): drop it so the next reply is the one to this command.
+        self._replies.clear()
+        while not self.link.notifications.empty():
+            self.link.notifications.get_nowait()
+        self._reassembler.reset()
         self._at_prompt = False
         await self.link.write((text + "\r").encode("ascii"))
         reply = await self._reply(time.monotonic() + wait_s)
@@ -119,14 +125,10 @@ class ElmSession:
         for cmd in elm327.init_sequence(tx_id=ecu.ecu_tx, rx_id=ecu.ecu_rx):
             reply = await self._command(cmd.text, self.timeouts.init)
             elm327.check_at_reply(cmd, reply)
-            if cmd.text == "ATZ":
-                # the reset banner may be followed by a second prompt on some clones
-                self._replies.clear()
 
     async def query(self, request: bytes) -> tuple[bytes, str]:
         """Send one UDS request; returns (positive payload, reply text); retries on 7F xx 78."""
-        rx_ids = {m.ecu_rx for m in self.profile.models}
-        rx_id = next(iter(rx_ids)) if len(rx_ids) == 1 else None
+        rx_id = self.profile.rx_id
         for attempt in range(self.timeouts.pending_retries + 1):
             text = await self._command(request.hex().upper(), self.timeouts.reply)
             try:

@@ -305,3 +305,16 @@ async def test_missing_bluetooth_stack_is_a_typed_error() -> None:
     assert exc.value.code == "bluetooth_unavailable"
     with pytest.raises(BluetoothUnavailableError):
         await find_device(ScanFilter(address=CAR), timeout_s=0.1, backend=NoStack)
+
+
+async def test_unsolicited_prompt_between_commands_is_not_taken_as_a_reply() -> None:
+    world, car = _car()
+    link = await _link(world, "^OBD")
+    session = ElmSession(link, get_profile("hkmc-ev"), FAST)
+    await session.initialise()
+    assert car.client is not None
+    car.client.deliver(b"7EC037F2231AAAAAAAA\r\r>")  # a stray reply nobody asked for
+    result = await session.poll()
+    assert result.measurements.soc_pct == 69.0
+    assert result.errors == ()
+    await link.close()
