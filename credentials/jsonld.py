@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any, Final
 
 from cachetools import LRUCache
@@ -25,11 +26,23 @@ from pyld.context_resolver import ContextResolver
 from pyld.identifier_issuer import IdentifierIssuer
 
 from credentials import templates
+from credentials.caching import SharedCache
 from credentials.contexts import BUNDLED_CONTEXTS, context_bytes
 from credentials.errors import ContextError, CredentialError, ErrorCode, JsonLdProcessingError
 from credentials.rdfc import Quad, blank_term, iri_term, literal_term
 
-_CONTEXT_CACHE: Final[LRUCache[str, Any]] = LRUCache(maxsize=64)
+_THREAD: Final = threading.local()
+
+
+def _context_cache() -> LRUCache[str, Any]:
+    # pyld's resolver mutates the cache and its entries: one cache per thread
+    cache: LRUCache[str, Any] | None = getattr(_THREAD, "contexts", None)
+    if cache is None:
+        cache = LRUCache(maxsize=64)
+        _THREAD.contexts = cache
+    return cache
+
+
 _ABSOLUTE_IRI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]*$")
 
 
@@ -51,7 +64,7 @@ def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str
 def _options() -> dict[str, Any]:
     return {
         "documentLoader": document_loader,
-        "contextResolver": ContextResolver(_CONTEXT_CACHE, document_loader),
+        "contextResolver": ContextResolver(_context_cache(), document_loader),
         "processingMode": "json-ld-1.1",
         # no base: pyld resolves relative IRIs against http://example.org/base/ when the
         # base is "", which would silently sign made-up IRIs; None keeps them relative so
@@ -112,7 +125,7 @@ def _check_absolute(node: Any) -> None:
                     stack.append(value)
 
 
-_EXPANSION_CACHE: Final[LRUCache[str, list[Any]]] = LRUCache(maxsize=32)
+_EXPANSION_CACHE: Final = SharedCache(maxsize=32)
 
 
 def expand(document: dict[str, Any]) -> list[Any]:
@@ -130,11 +143,11 @@ def expand(document: dict[str, Any]) -> list[Any]:
         key = json.dumps(document, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise JsonLdProcessingError(f"document is not JSON: {exc}") from None
-    cached = _EXPANSION_CACHE.get(key)
+    cached: list[Any] | None = _EXPANSION_CACHE.get(key)
     if cached is not None:
         return cached
     expanded = expand_uncached(document)
-    _EXPANSION_CACHE[key] = expanded
+    _EXPANSION_CACHE.put(key, expanded)
     return expanded
 
 
@@ -246,7 +259,7 @@ def expanded_to_quads(expanded: list[Any]) -> list[Quad]:
     return quads
 
 
-_QUADS_CACHE: Final[LRUCache[str, tuple[Quad, ...]]] = LRUCache(maxsize=64)
+_QUADS_CACHE: Final = SharedCache(maxsize=64)
 
 
 def to_quads(document: dict[str, Any], *, use_templates: bool = True) -> list[Quad]:
@@ -263,12 +276,12 @@ def to_quads(document: dict[str, Any], *, use_templates: bool = True) -> list[Qu
     except (TypeError, ValueError) as exc:
         raise JsonLdProcessingError(f"document is not JSON: {exc}") from None
     if use_templates:
-        hit = _QUADS_CACHE.get(key)
+        hit: tuple[Quad, ...] | None = _QUADS_CACHE.get(key)
         if hit is not None:
             return list(hit)
         quads = templates.template_quads(document)
         if quads is None:
             quads = expanded_to_quads(expand(document))
-        _QUADS_CACHE[key] = tuple(quads)
+        _QUADS_CACHE.put(key, tuple(quads))
         return quads
     return expanded_to_quads(expand(document))

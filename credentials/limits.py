@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +50,40 @@ def check_shape(document: Any, limits: Limits = DEFAULT_LIMITS) -> None:
             stack.extend((v, depth + 1) for v in value)
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest bracket nesting of a JSON text, found without parsing (strings skipped)."""
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def parse_json_bounded(raw: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Any:
-    """Parse untrusted JSON after checking its size, then its depth and value count."""
+    """Parse untrusted JSON after checking its size and nesting, then its value count.
+
+    The nesting is checked on the text before `json.loads` sees it: the C decoder recurses
+    per level, and with the recursion limit raised (py-evm raises it process-wide on import)
+    a deeply nested document would overflow the C stack instead of raising RecursionError.
+    """
     size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
     if size > limits.max_bytes:
         raise InputLimitError(f"input is {size} bytes, more than {limits.max_bytes}")
+    try:
+        text = raw if isinstance(raw, str) else raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputLimitError("input is not UTF-8 JSON", code=ErrorCode.DATA_MODEL) from None
+    if _nesting_depth(text) > limits.max_depth:
+        raise InputLimitError(
+            f"JSON nests deeper than {limits.max_depth} levels", code=ErrorCode.INPUT_TOO_LARGE
+        )
     try:
         document = json.loads(raw)
     except RecursionError:

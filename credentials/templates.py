@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
-from cachetools import LRUCache
 from pyld import jsonld as pyld_jsonld
 
+from credentials.caching import SharedCache
 from credentials.contexts import BUNDLED_CONTEXTS, context_document
 from credentials.rdfc import Quad, escape_literal, literal_term
 
@@ -102,9 +102,10 @@ class _Template:
 
 
 # shape text (all candidates as slots) -> indices that must stay literal
-_LITERAL_SLOTS: Final[LRUCache[str, frozenset[int]]] = LRUCache(maxsize=256)
-# shape text (final) -> template quads; None = this shape cannot be templated
-_TEMPLATES: Final[LRUCache[str, _Template | None]] = LRUCache(maxsize=256)
+_LITERAL_SLOTS: Final = SharedCache(maxsize=256)
+# shape text (final) -> template quads; _UNUSABLE = this shape cannot be templated
+_TEMPLATES: Final = SharedCache(maxsize=256)
+_UNUSABLE: Final = "unusable"
 
 
 def _placeholder(kind: str, index: int) -> Any:
@@ -381,12 +382,12 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
     text = _shape_text(shape)
     if text.count(_MARK) != len(slots):
         return None  # the document itself contains the placeholder character
-    literal = _LITERAL_SLOTS.get(text)
+    literal: frozenset[int] | None = _LITERAL_SLOTS.get(text)
     if literal is None:
         literal, template_doc, _placeholders, _expanded = _build(document, frozenset())
         if template_doc is None:
             return None
-        _LITERAL_SLOTS[text] = literal
+        _LITERAL_SLOTS.put(text, literal)
     if literal:
         for index in literal:
             container, key, original = slots[index]
@@ -394,15 +395,17 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
         final_text = _shape_text(shape)
     else:
         final_text = text
-    if final_text not in _TEMPLATES:
+    found: _Template | str | None = _TEMPLATES.get(final_text)
+    if found is None:
         built, template_doc, placeholders, expanded = _build(document, literal)
         if template_doc is None or expanded is None or built != literal:
-            _TEMPLATES[final_text] = None
+            found = _UNUSABLE
         else:
-            _TEMPLATES[final_text] = _compile(expanded, placeholders)
-    template = _TEMPLATES[final_text]
-    if template is None:
+            found = _compile(expanded, placeholders)
+        _TEMPLATES.put(final_text, found)
+    if not isinstance(found, _Template):
         return None
+    template = found
     values: list[str] = []
     number_types = template.number_types
     for index, (_container, _key, original) in enumerate(slots):

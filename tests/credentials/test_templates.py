@@ -118,3 +118,26 @@ def test_status_entry_values_give_identical_rdf(status: Any, index: Any, url: An
     }
     full, fast = _both(passport_credential("did:web:example.com", [entry]))
     assert full == fast
+
+
+def test_concurrent_threads_get_the_same_quads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = []
+    for index in range(40):
+        document = passport_credential("did:web:example.com")
+        document["id"] = f"urn:uuid:{index}"
+        document["credentialSubject"]["batteryMass"] = index + 0.5
+        if index % 3 == 0:
+            document["credentialSubject"]["extraShape"] = "x"  # undefined: an error each time
+        documents.append(document)
+
+    def convert(document: dict[str, Any]) -> str:
+        try:
+            return rdfc.canonicalize(jsonld.to_quads(copy.deepcopy(document))).nquads
+        except CredentialError as exc:
+            return f"error {exc.code}"
+
+    expected = [convert(d) for d in documents]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(convert, documents * 3)) == expected * 3
