@@ -30,7 +30,7 @@ from ble_bridge.polling import DeviceState, PollingTracker
 from ble_bridge.profiles import get_profile
 from ble_bridge.sample import BatterySample, ClockSource, detect_clock_source, now_stamps
 from ble_bridge.session import BmsSession, SessionTimeouts, make_session
-from ble_bridge.transport import BleLink, connect, find_device
+from ble_bridge.transport import BleLink, connect, find_sighting
 from ble_bridge.uploader import Backoff, Uploader
 
 
@@ -48,6 +48,7 @@ class LinkStatus:
     watchdog_resets: int = 0
     last_sample_ms: int | None = None
     last_error: str | None = None
+    rssi_dbm: int | None = None  # from the last scan that found the device
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -81,11 +82,13 @@ class DeviceWorker:
         while not stop.is_set():
             link: BleLink | None = None
             try:
-                device = await find_device(  # a fresh scan every time: fresh BLEDevice
+                sighting = await find_sighting(  # a fresh scan every time: fresh BLEDevice
                     self.cfg.scan_filter(),
                     timeout_s=self.bridge.scan_timeout_s,
                     backend=self.scanner_backend,
                 )
+                device = sighting.device
+                self.status.rssi_dbm = sighting.rssi
                 link = await connect(
                     device,
                     self.cfg.layouts(),

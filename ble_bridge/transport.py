@@ -84,15 +84,16 @@ async def scan(
     return sorted(seen.values(), key=lambda s: -s.rssi)
 
 
-async def find_device(
+async def find_sighting(
     flt: ScanFilter, *, timeout_s: float = 10.0, backend: type[BaseBleakScanner] | None = None
-) -> BLEDevice:
+) -> Sighting:
     """Scan until a device matches ``flt``; raises :class:`DeviceNotFoundError`."""
-    found: asyncio.Future[BLEDevice] = asyncio.get_running_loop().create_future()
+    found: asyncio.Future[Sighting] = asyncio.get_running_loop().create_future()
 
     def on_adv(device: BLEDevice, adv: AdvertisementData) -> None:
         if not found.done() and flt.matches(device, adv):
-            found.set_result(device)
+            name = adv.local_name or device.name
+            found.set_result(Sighting(device, name, adv.rssi, tuple(adv.service_uuids)))
 
     uuids = list(flt.service_uuids) or None
     try:
@@ -102,6 +103,13 @@ async def find_device(
         raise DeviceNotFoundError(f"no device matching {flt} within {timeout_s} s") from None
     except (BleakError, OSError) as exc:
         raise BluetoothUnavailableError(f"scan failed: {type(exc).__name__}: {exc}") from exc
+
+
+async def find_device(
+    flt: ScanFilter, *, timeout_s: float = 10.0, backend: type[BaseBleakScanner] | None = None
+) -> BLEDevice:
+    """The ``BLEDevice`` of a fresh scan matching ``flt`` (see :func:`find_sighting`)."""
+    return (await find_sighting(flt, timeout_s=timeout_s, backend=backend)).device
 
 
 @dataclass

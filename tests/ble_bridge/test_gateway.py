@@ -91,6 +91,7 @@ async def test_worker_reconnects_with_a_fresh_scan_after_the_device_vanished(
     await _run_until(worker, lambda: worker.status.samples >= 3)
     assert car.handle == 2  # it came back under a new handle and we still reached it
     assert worker.status.reconnects >= 1
+    assert worker.status.rssi_dbm == -60  # link quality from the last scan
     assert outbox.status().last_sequence == worker.status.samples
 
 
