@@ -22,6 +22,7 @@ required check is unknown.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from credentials import dataintegrity as di
+from credentials.caching import SharedCache
 from credentials.did import DidResolver, DocumentFetcher, VerificationMethod
 from credentials.errors import CredentialError, DataModelError, ErrorCode
 from credentials.limits import DEFAULT_LIMITS, Limits
@@ -181,10 +183,6 @@ class AgedSource(Protocol):
 class _StatusListCacheEntry:
     expires: float
     credential: dict[str, Any]
-    # outcome of data-model + proof verification of this exact credential (time-independent
-    # unless a proof expires, in which case it is not kept)
-    integrity: tuple[CheckStatus, str] | None = None
-    integrity_checked: bool = False
 
 
 @dataclass(slots=True)
@@ -205,7 +203,10 @@ def _merge(name: str, checks: list[Check]) -> Check:
 
 class Verifier:
     """Verifies credentials and presentations. Reuse one instance: it caches DID
-    documents (through its resolver) and status list credentials (``status_list_ttl_s``)."""
+    documents (through its resolver), status list credentials (``status_list_ttl_s``; 0 =
+    fetch on every verification) and the verification outcome of each distinct status list
+    credential text (``status_list_integrity_ttl_s``), so a list fetched fresh each time is
+    only re-verified when it changed."""
 
     def __init__(
         self,
@@ -220,6 +221,7 @@ class Verifier:
         snapshot: AgedSource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         status_list_ttl_s: float = 60.0,
+        status_list_integrity_ttl_s: float = 300.0,
     ) -> None:
         self._resolver = did_resolver or DidResolver(fetcher)
         self._status_fetcher = status_fetcher or fetcher
@@ -231,6 +233,8 @@ class Verifier:
         self._clock = clock
         self._status_ttl = status_list_ttl_s
         self._status_cache: dict[str, _StatusListCacheEntry] = {}
+        self._integrity = SharedCache(maxsize=256)
+        self._integrity_ttl = status_list_integrity_ttl_s
 
     def invalidate_status_list(self, url: str | None = None) -> None:
         """Drop a cached status list credential (after publishing a change) or all."""
@@ -552,14 +556,7 @@ class Verifier:
         list_issuer = _issuer_id(list_credential)
         if policy.status_list_issuer_must_match and list_issuer != issuer:
             return CheckStatus.FAIL, f"status list issued by {list_issuer}, not {issuer}"
-        if not cached.integrity_checked:
-            integrity = await self._status_list_integrity(list_credential, list_issuer, now)
-            expiring = any("expires" in p for p in di.proofs_of(list_credential))
-            unknown = integrity is not None and integrity[0] is CheckStatus.UNKNOWN
-            if not expiring and not unknown:
-                cached.integrity, cached.integrity_checked = integrity, True
-        else:
-            integrity = cached.integrity
+        integrity = await self._integrity_of(list_credential, list_issuer, now)
         if integrity is not None:
             return integrity
         inner = _Outcome()
@@ -568,6 +565,24 @@ class Verifier:
         if validity.status is not CheckStatus.PASS:
             return CheckStatus.UNKNOWN, f"status list credential {validity.reason}"
         return None
+
+    async def _integrity_of(
+        self, list_credential: Mapping[str, Any], list_issuer: str | None, now: datetime
+    ) -> tuple[CheckStatus, str] | None:
+        """Data-model + proof outcome of a status list credential, remembered by its exact
+        JSON text for ``status_list_integrity_ttl_s`` (the same bytes verify the same way;
+        not kept when a proof expires or the outcome is unknown)."""
+        key = json.dumps(list_credential, ensure_ascii=False, sort_keys=False)
+        mono = time.monotonic()
+        hit: tuple[float, tuple[CheckStatus, str] | None] | None = self._integrity.get(key)
+        if hit is not None and hit[0] > mono:
+            return hit[1]
+        integrity = await self._status_list_integrity(list_credential, list_issuer, now)
+        expiring = any("expires" in p for p in di.proofs_of(list_credential))
+        unknown = integrity is not None and integrity[0] is CheckStatus.UNKNOWN
+        if not expiring and not unknown:
+            self._integrity.put(key, (mono + self._integrity_ttl, integrity))
+        return integrity
 
     async def _status_list_integrity(
         self, list_credential: Mapping[str, Any], list_issuer: str | None, now: datetime

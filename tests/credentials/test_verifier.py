@@ -406,3 +406,23 @@ def _nest(depth: int) -> Any:
     for _ in range(depth):
         value = {"value": value}
     return value
+
+
+async def test_zero_ttl_sees_revocation_at_once_and_reverifies_only_changed_lists(
+    acme: Org,
+) -> None:
+    entry = acme.entry("revocation")
+    vc = issue(passport_credential(acme.did, [entry]), acme.store.signer(acme.key_id))
+    fetched: list[str] = []
+
+    async def fetch(url: str) -> Any:
+        fetched.append(url)
+        return await acme.fetcher(url)
+
+    verifier = Verifier(fetcher=fetch, status_list_ttl_s=0.0)
+    assert (await verifier.verify(vc)).verified
+    assert (await verifier.verify(vc)).verified
+    assert fetched.count(entry["statusListCredential"]) == 2
+    acme.set_status(entry, 1)  # republished: a new list credential text
+    result = await verifier.verify(vc)
+    assert _status(result, "status_revocation") is CheckStatus.FAIL
