@@ -75,21 +75,26 @@ class _StoreSigner:
 
     @property
     def key_id(self) -> str:
+        """Verification method id (DID URL) of the key."""
         return self.__pair.key_id
 
     @property
     def algorithm(self) -> KeyAlgorithm:
+        """Key type."""
         return self.__pair.algorithm
 
     @property
     def public_multikey(self) -> str:
+        """``publicKeyMultibase`` of the public key."""
         return self.__pair.public_multikey
 
     @property
     def public_jwk(self) -> dict[str, str]:
+        """Public JWK."""
         return self.__pair.public_jwk
 
     def sign(self, data: bytes) -> bytes:
+        """Signature over ``data`` (the private key never leaves this object)."""
         return self.__pair.sign(data)
 
     def __repr__(self) -> str:
