@@ -150,10 +150,18 @@ def reply_lines(text: str) -> list[str]:
 
     Error texts are compared in this squashed form too (``NODATA``, ``CANERROR``).
     """
-    return [ln for ln in text.upper().translate(_SQUASH).split("\r") if ln]
+    # chained str.replace: each is a C scan, several times faster than str.translate here
+    squashed = (
+        text.upper()
+        .replace(" ", "")
+        .replace("\x00", "")
+        .replace(">", "")
+        .replace("\t", "")
+        .replace("\n", "\r")
+    )
+    return [ln for ln in squashed.split("\r") if ln]
 
 
-_SQUASH = str.maketrans({" ": None, "\x00": None, ">": None, "\t": None, "\n": "\r"})
 _ERRORS_SQUASHED = {e.value.replace(" ", ""): e for e in ElmErrorText}
 _ERROR_PATTERN = re.compile(r"ERR\d+|BUSINIT:.*ERROR")
 

@@ -8,8 +8,9 @@ A new model is a new :class:`VehicleModel` in :data:`MODELS`, not new code.
 
 from __future__ import annotations
 
+import operator
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,14 +230,23 @@ class _Compiled:
     integers: struct.Struct
     integer_keys: tuple[str, ...]
     extras: struct.Struct
-    extra_order: tuple[int, ...]  # unpacked (offset) order -> key order
+    extra_reorder: Callable[[tuple[int, ...]], tuple[int, ...]]  # offset order -> key order
     extra_keys: tuple[str, ...]  # sorted
-    extra_divisors: tuple[int, ...]
+    extra_scaled: tuple[tuple[int, int], ...]  # (index in key order, divisor) where divisor != 1
     series: tuple[tuple[str, struct.Struct, int], ...]  # key, unpacker, divisor
     flags: tuple[tuple[str, int], ...]  # sorted by name
 
 
 _COMPILED: dict[int, tuple[PidTable, _Compiled]] = {}
+
+
+def _reorder(order: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    if not order:
+        return lambda values: ()
+    if len(order) == 1:
+        return lambda values: (values[order[0]],)
+    getter: Callable[[tuple[int, ...]], tuple[int, ...]] = operator.itemgetter(*order)
+    return getter
 
 
 def _struct(fields: list[Scalar]) -> struct.Struct:
@@ -270,9 +280,9 @@ def _compile(table: PidTable) -> _Compiled:
         _struct(integers),
         tuple(s.key for s in integers),
         _struct(extras),
-        tuple(order),
+        _reorder(tuple(order)),
         tuple(extras[i].key.removeprefix("extras.") for i in order),
-        tuple(extras[i].divisor for i in order),
+        tuple((n, extras[i].divisor) for n, i in enumerate(order) if extras[i].divisor != 1),
         tuple(
             (
                 x.key,
@@ -298,12 +308,10 @@ def _decode_values(payload: bytes, table: PidTable) -> dict[str, Any]:
             values[key] = 0.0  # no -0.0 from a negative divisor
     values.update(zip(c.integer_keys, c.integers.unpack_from(payload), strict=False))
     if c.extra_keys:
-        unpacked = c.extras.unpack_from(payload)
-        ordered = [unpacked[i] for i in c.extra_order]
-        values["extras"] = tuple(
-            (k, r if d == 1 else r / d)
-            for k, r, d in zip(c.extra_keys, ordered, c.extra_divisors, strict=True)
-        )
+        extra: list[float] = list(c.extra_reorder(c.extras.unpack_from(payload)))
+        for index, divisor in c.extra_scaled:
+            extra[index] /= divisor
+        values["extras"] = tuple(zip(c.extra_keys, extra, strict=False))
     for key, unpacker, divisor in c.series:
         items = tuple([v / divisor for v in unpacker.unpack_from(payload)])
         previous = values.get(key)
