@@ -394,11 +394,17 @@ async def test_hostile_input_is_refused_without_crashing(
     assert any(c.status is CheckStatus.FAIL for c in result.checks)
 
 
-@pytest.mark.parametrize("document", [None, 5, "text", [], {"type": "VerifiablePresentation"}])
+@pytest.mark.parametrize("document", [None, 5, [], {"type": "VerifiablePresentation"}])
 async def test_non_credentials_fail_schema(verifier: Verifier, document: Any) -> None:
     result = await verifier.verify(document)
     assert not result.verified
     assert _status(result, "schema") is CheckStatus.FAIL
+
+
+async def test_a_string_is_taken_as_a_vc_jwt_and_fails_its_signature(verifier: Verifier) -> None:
+    result = await verifier.verify("text")
+    assert not result.verified
+    assert _status(result, "signature") is CheckStatus.FAIL
 
 
 def _nest(depth: int) -> Any:
