@@ -11,8 +11,8 @@ process (one core), for each Data Integrity cryptosuite:
   warm cache).
 
 ``--js`` also runs ``tests/credentials/interop/bench.mjs`` (Digital Bazaar vc 7.3, same
-credential, same rules) in the same run and reports it under ``"js"``. ``vc+jwt`` and
-``dc+sd-jwt`` are not built yet (issue 7) and are absent.
+credential, same rules) in the same run and reports it under ``"js"``. ``vc+jwt`` is the
+credential as a compact JWS (ES256); ``dc+sd-jwt`` is not built yet (issue 7) and is absent.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from credentials import (
     build_did_document,
     issue,
 )
+from credentials.jose import issue_vc_jwt
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BPP_SHARED_DIR", ROOT.parent / "shared"))
@@ -106,6 +107,9 @@ def run(seconds: float) -> dict[str, Any]:
                 loop=loop,
                 seconds=seconds,
             )
+        results["vc+jwt"] = _measure(
+            "vc+jwt", base, signer=p256, suite=None, verifier=verifier, loop=loop, seconds=seconds
+        )
     finally:
         loop.close()
     return results
@@ -116,14 +120,19 @@ def _measure(
     base: dict[str, Any],
     *,
     signer: Any,
-    suite: Cryptosuite,
+    suite: Cryptosuite | None,
     verifier: Verifier,
     loop: asyncio.AbstractEventLoop,
     seconds: float,
 ) -> dict[str, float]:
-    issue(_variant(base, 0), signer, cryptosuite=suite)  # warm: shape template, caches
-    issue_rate = _rate(seconds, lambda i: issue(_variant(base, i), signer, cryptosuite=suite))
-    pool = [issue(_variant(base, i), signer, cryptosuite=suite) for i in range(500)]
+    def issue_one(i: int) -> Any:
+        if suite is None:
+            return issue_vc_jwt(_variant(base, i), signer)
+        return issue(_variant(base, i), signer, cryptosuite=suite)
+
+    issue_one(0)  # warm: shape template, caches
+    issue_rate = _rate(seconds, issue_one)
+    pool = [issue_one(i) for i in range(500)]
 
     def verify_one(i: int) -> None:
         result = loop.run_until_complete(verifier.verify(pool[i % len(pool)]))
