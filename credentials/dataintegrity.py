@@ -19,9 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-import rfc8785
-
-from credentials import jsonld, rdfc
+from credentials import jcs, jsonld, rdfc
 from credentials.errors import ErrorCode, ProofError
 from credentials.keys import KeyAlgorithm, PublicKey, Signer
 from credentials.multiformats import multibase_decode, multibase_encode
@@ -92,10 +90,7 @@ def canonicalize_json_ld(
 
 
 def _jcs(value: Any) -> str:
-    try:
-        return rfc8785.dumps(value).decode("utf-8")
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise ProofError(f"JCS canonicalization failed: {exc}") from None
+    return jcs.canonicalize(value)
 
 
 def _proof_config(
