@@ -26,7 +26,7 @@ from pyld.context_resolver import ContextResolver
 from pyld.identifier_issuer import IdentifierIssuer
 
 from credentials import templates
-from credentials.caching import SharedCache
+from credentials.caching import SharedCache, text_key
 from credentials.contexts import BUNDLED_CONTEXTS, context_bytes
 from credentials.errors import ContextError, CredentialError, ErrorCode, JsonLdProcessingError
 from credentials.rdfc import Quad, blank_term, iri_term, literal_term
@@ -140,7 +140,7 @@ def expand(document: dict[str, Any]) -> list[Any]:
     the returned list as read-only.
     """
     try:
-        key = json.dumps(document, ensure_ascii=False)
+        key = text_key(json.dumps(document, ensure_ascii=False))
     except (TypeError, ValueError) as exc:
         raise JsonLdProcessingError(f"document is not JSON: {exc}") from None
     cached: list[Any] | None = _EXPANSION_CACHE.get(key)
@@ -272,7 +272,7 @@ def to_quads(document: dict[str, Any], *, use_templates: bool = True) -> list[Qu
     or verifying one document converts it twice.
     """
     try:
-        key = json.dumps(document, ensure_ascii=False)
+        key = text_key(json.dumps(document, ensure_ascii=False))
     except (TypeError, ValueError) as exc:
         raise JsonLdProcessingError(f"document is not JSON: {exc}") from None
     if use_templates:

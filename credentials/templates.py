@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from pyld import jsonld as pyld_jsonld
 
-from credentials.caching import SharedCache
+from credentials.caching import SharedCache, text_key
 from credentials.contexts import BUNDLED_CONTEXTS, context_document
 from credentials.rdfc import Quad, escape_literal, literal_term
 
@@ -50,6 +50,7 @@ _LITERAL_KEYS: Final = frozenset(
     {"@context", "type", "@type", "@language", "@direction", "@index", "@vocab", "@base"}
 )
 _MAX_ROUNDS: Final = 6
+_MAX_TEMPLATE_TEXT: Final = 256 * 1024
 
 
 def _context_terms(node: Any, out: dict[str, set[str]]) -> None:
@@ -102,7 +103,7 @@ class _Template:
 
 
 # shape text (all candidates as slots) -> indices that must stay literal
-_LITERAL_SLOTS: Final = SharedCache(maxsize=256)
+_LITERAL_SLOTS: Final = SharedCache(maxsize=512)
 # shape text (final) -> template quads; _UNUSABLE = this shape cannot be templated
 _TEMPLATES: Final = SharedCache(maxsize=256)
 _UNUSABLE: Final = "unusable"
@@ -379,9 +380,12 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
     shape, slots = _split(document)
     if not slots:
         return None
-    text = _shape_text(shape)
-    if text.count(_MARK) != len(slots):
+    shape_text = _shape_text(shape)
+    if shape_text.count(_MARK) != len(slots):
         return None  # the document itself contains the placeholder character
+    if len(shape_text) > _MAX_TEMPLATE_TEXT:
+        return None  # huge documents are rare; not worth a cache entry
+    text = text_key(shape_text)
     literal: frozenset[int] | None = _LITERAL_SLOTS.get(text)
     if literal is None:
         literal, template_doc, _placeholders, _expanded = _build(document, frozenset())
@@ -392,7 +396,7 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
         for index in literal:
             container, key, original = slots[index]
             container[key] = original
-        final_text = _shape_text(shape)
+        final_text = text_key(_shape_text(shape))
     else:
         final_text = text
     found: _Template | str | None = _TEMPLATES.get(final_text)

@@ -32,7 +32,7 @@ from typing import Any, Final, Protocol
 
 from credentials import dataintegrity as di
 from credentials import jose
-from credentials.caching import SharedCache
+from credentials.caching import SharedCache, text_key
 from credentials.did import DidResolver, DocumentFetcher, VerificationMethod
 from credentials.errors import CredentialError, DataModelError, ErrorCode
 from credentials.limits import DEFAULT_LIMITS, Limits
@@ -619,7 +619,7 @@ class Verifier:
         """Data-model + proof outcome of a status list credential, remembered by its exact
         JSON text for ``status_list_integrity_ttl_s`` (the same bytes verify the same way;
         not kept when a proof expires or the outcome is unknown)."""
-        key = json.dumps(list_credential, ensure_ascii=False, sort_keys=False)
+        key = text_key(json.dumps(list_credential, ensure_ascii=False))
         mono = time.monotonic()
         hit: tuple[float, tuple[CheckStatus, str] | None] | None = self._integrity.get(key)
         if hit is not None and hit[0] > mono:
