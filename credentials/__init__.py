@@ -14,6 +14,7 @@ from credentials.did import (
 )
 from credentials.errors import CredentialError, DataModelError, ErrorCode
 from credentials.issuance import assign_issuer, issue, sign_presentation
+from credentials.jose import envelope, issue_vc_jwt
 from credentials.keys import KeyAlgorithm, KeyPair, PublicKey, Signer
 from credentials.keystore import FileKeyStore
 from credentials.model import validate_credential, validate_presentation
@@ -68,7 +69,9 @@ __all__ = [
     "assign_issuer",
     "build_did_document",
     "did_web_to_url",
+    "envelope",
     "issue",
+    "issue_vc_jwt",
     "make_status_entry",
     "org_did_web",
     "sign_presentation",
