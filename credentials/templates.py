@@ -98,8 +98,11 @@ class _Slot:
 
 @dataclass(slots=True)
 class _Template:
-    quads: list[tuple[tuple[str | int, ...], ...]]
+    # each term is a plain string (no slot) or a 1-tuple holding a str.format_map pattern
+    # whose fields are r<i> (slot i verbatim) and e<i> (slot i escaped for a literal)
+    quads: list[tuple[str | tuple[str], ...]]
     number_types: dict[int, str | None]
+    escaped_slots: frozenset[int]
 
 
 # shape text (all candidates as slots) -> indices that must stay literal
@@ -278,28 +281,35 @@ def _compile(expanded: list[Any], placeholders: dict[Any, int]) -> _Template:
         if isinstance(placeholder, int):
             number_terms[_render_number(placeholder, number_types.get(index))] = index
     token_re = re.compile(f"(?:{re.escape(_IRI_PREFIX)})?{_MARK}(\\d+){_MARK}")
-    compiled: list[tuple[tuple[str | int, ...], ...]] = []
+    compiled: list[tuple[str | tuple[str], ...]] = []
+    escaped: set[int] = set()
     for quad in quads:
-        terms: list[tuple[str | int, ...]] = []
+        terms: list[str | tuple[str]] = []
         for term in quad:
             if term in number_terms:
-                terms.append((number_terms[term],))
+                terms.append((f"{{r{number_terms[term]}}}",))
                 continue
             if _MARK not in term:
-                terms.append((term,))
+                terms.append(term)
                 continue
-            parts: list[str | int] = []
+            in_literal = term.startswith('"')
+            pattern: list[str] = []
             pos = 0
             for match in token_re.finditer(term):
-                parts.append(term[pos : match.start()])
-                whole = match.group(0)
-                index = string_tokens[whole]
-                parts.append(index)
+                pattern.append(_format_escape(term[pos : match.start()]))
+                index = string_tokens[match.group(0)]
+                if in_literal:
+                    escaped.add(index)
+                pattern.append(f"{{{'e' if in_literal else 'r'}{index}}}")
                 pos = match.end()
-            parts.append(term[pos:])
-            terms.append(tuple(parts))
+            pattern.append(_format_escape(term[pos:]))
+            terms.append(("".join(pattern),))
         compiled.append(tuple(terms))
-    return _Template(compiled, number_types)
+    return _Template(compiled, number_types, frozenset(escaped))
+
+
+def _format_escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _number_datatypes(expanded: Any, placeholders: dict[Any, int]) -> dict[int, str | None]:
@@ -339,26 +349,14 @@ def _render_number_cached(kind: str, value: int | float, datatype: str | None) -
     return _render_number(value, datatype)
 
 
-def _substitute(template: _Template, values: list[str]) -> list[Quad]:
+def _substitute(template: _Template, fields: dict[str, str]) -> list[Quad]:
     out: list[Quad] = []
     seen: set[Quad] = set()
     for quad in template.quads:
-        rendered: list[str] = []
-        for parts in quad:
-            if len(parts) == 1:
-                part = parts[0]
-                rendered.append(values[part] if isinstance(part, int) else part)
-                continue
-            head = parts[0]
-            in_literal = isinstance(head, str) and head.startswith('"')
-            pieces: list[str] = []
-            for part in parts:
-                if isinstance(part, int):
-                    pieces.append(escape_literal(values[part]) if in_literal else values[part])
-                else:
-                    pieces.append(part)
-            rendered.append("".join(pieces))
-        result: Quad = (rendered[0], rendered[1], rendered[2], rendered[3])
+        s, p, o, g = (
+            term if isinstance(term, str) else term[0].format_map(fields) for term in quad
+        )
+        result: Quad = (s, p, o, g)
         if result not in seen:
             seen.add(result)
             out.append(result)
@@ -410,17 +408,18 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
     if not isinstance(found, _Template):
         return None
     template = found
-    values: list[str] = []
+    fields: dict[str, str] = {}
     number_types = template.number_types
+    escaped = template.escaped_slots
     for index, (_container, _key, original) in enumerate(slots):
-        if isinstance(original, str):
-            values.append(original)
-        elif index in literal:
-            values.append("")
+        if index in literal:
+            continue
+        if original.__class__ is str:
+            fields[f"r{index}"] = original
+            if index in escaped:
+                fields[f"e{index}"] = escape_literal(original)
         else:
-            values.append(
-                _render_number_cached(
-                    original.__class__.__name__, original, number_types.get(index)
-                )
+            fields[f"r{index}"] = _render_number_cached(
+                original.__class__.__name__, original, number_types.get(index)
             )
-    return _substitute(template, values)
+    return _substitute(template, fields)
