@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from backend.http import register_routes
+from backend.issuance.vcapi import router as vcapi_router
 from backend.kit.errors import DomainError
 from backend.kit.logging import RequestIdMiddleware, configure_logging
 from backend.runtime import Runtime
@@ -67,6 +68,7 @@ def create_app(
         )
 
     register_routes(app)
+    app.include_router(vcapi_router)
     app.include_router(graphql_router(settings), prefix="/graphql")
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 
+from backend.chain.cli import chain_app
+from backend.issuance.cli import credentials_app
+from backend.orgs.cli import apikey_app, keys_app
 from backend.settings import DEFAULT_PORT, InsecureSettingsError, Settings
 
 app = typer.Typer(
@@ -19,6 +22,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(chain_app, name="chain")
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(keys_app, name="keys")
+app.add_typer(apikey_app, name="apikey")
 
 
 def load_settings() -> Settings:

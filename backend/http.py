@@ -46,6 +46,12 @@ def register_routes(app: FastAPI) -> None:
             return Response(status_code=304, headers=headers)
         return JSONResponse(served.credential, media_type="application/vc", headers=headers)
 
+    @app.get("/snapshot/index.json", tags=["status"])
+    async def snapshot_index(request: Request) -> JSONResponse:
+        """What `bpp credentials snapshot` fetches for offline verification."""
+        urls = await _runtime(request).issuance.snapshot_urls()
+        return JSONResponse({"documents": urls}, headers={"Cache-Control": "no-cache"})
+
     context_path = "/" + BATTERY_CONTEXT_URL.split("://", 1)[1].split("/", 1)[1]
 
     @app.get(context_path, tags=["identifiers"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,10 +17,17 @@ from credentials.keystore import FileKeyStore
 PLATFORM_SLUG = "platform"
 
 
+_SIGNER_TTL_S = 5.0
+
+
 @dataclass
 class PlatformIdentity:
     base_url: str
     keystore: FileKeyStore
+    _signers: dict[tuple[str, KeyAlgorithm], tuple[float, Signer]] = field(default_factory=dict)
+    # Called with the controller's DID whenever a key is created here (caches of DID
+    # documents forget that DID).
+    key_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     @classmethod
     def load(cls, settings: Settings, base_url: str) -> PlatformIdentity:
@@ -44,12 +53,25 @@ class PlatformIdentity:
         return self.did if slug is None else self.organisation_did(slug)
 
     def ensure_key(self, controller: str, algorithm: KeyAlgorithm = KeyAlgorithm.P256) -> Signer:
-        """The controller's newest active signing key of `algorithm`, created on first use."""
+        """The controller's newest active signing key of `algorithm`, created on first use.
+
+        Looked up in the key store at most every few seconds per controller: a rotation done
+        by `bpp keys rotate` in another process is picked up that quickly, and signing does
+        not scan the key files every time.
+        """
+        now = time.monotonic()
+        cached = self._signers.get((controller, algorithm))
+        if cached is not None and cached[0] > now:
+            return cached[1]
         try:
             record = self.keystore.active(controller, algorithm)
         except KeyStoreError:
             record = self.keystore.create(controller, algorithm)
-        return self.keystore.signer(record.key_id)
+            for listener in self.key_listeners:
+                listener(controller)
+        signer = self.keystore.signer(record.key_id)
+        self._signers[(controller, algorithm)] = (now + _SIGNER_TTL_S, signer)
+        return signer
 
     def did_document(self, did: str) -> dict[str, Any] | None:
         """The DID document of a DID the platform hosts, retired keys included."""

@@ -80,7 +80,11 @@ class Runtime:
         outbox = OutboxWriter(db, chain, redis, confirmations=settings.chain_confirmations)
         platform = PlatformIdentity.load(settings, base_url)
         issuance = IssuanceService(
-            db=db, platform=platform, chain=chain, outbox=outbox, settings=settings
+            db=db,
+            platform=platform,
+            issuer_address=str(relayer.address),
+            outbox=outbox,
+            settings=settings,
         )
         await issuance.bootstrap()
         runtime = cls(

@@ -67,7 +67,7 @@ class Credential:
     @classmethod
     def from_row(cls, row: IssuedCredential) -> Credential:
         return cls(
-            id=row.id,
+            id=row.credential_id,
             type=row.type,
             issuer=row.issuer_did,
             issued_at=as_utc(row.issued_at),

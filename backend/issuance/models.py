@@ -44,7 +44,10 @@ class IssuedCredential(SQLModel, table=True):
     __tablename__ = "issued_credential"
     __table_args__ = (UniqueConstraint("status_list_id", "status_index"),)
 
-    id: str = Field(primary_key=True, max_length=80)  # urn:uuid:<uuid>
+    id: str = Field(primary_key=True, max_length=36)  # the row's own UUID
+    # The credential's `id`: a fresh urn:uuid for what the platform mints; whatever a VC-API
+    # caller chose otherwise (not necessarily unique across callers).
+    credential_id: str = Field(index=True, max_length=500)
     type: str = Field(index=True, max_length=80)
     battery_id: str | None = Field(default=None, foreign_key="battery.id", index=True)
     issuer_did: str = Field(index=True, max_length=300)

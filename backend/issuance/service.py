@@ -30,7 +30,11 @@ from backend.passports.models import Battery
 from backend.passports.service import get_battery
 from contracts.status import pack_values
 from credentials.contexts import CREDENTIALS_V2_URL
-from credentials.dataintegrity import Cryptosuite, ProofOptions, add_proof
+from credentials.dataintegrity import Cryptosuite
+from credentials.did import did_web_to_url
+from credentials.issuance import issue
+from credentials.keys import KeyAlgorithm
+from credentials.model import validate_credential
 from credentials.statuslist import (
     Bitstring,
     StatusListCredentialBuilder,
@@ -40,7 +44,6 @@ from credentials.statuslist import (
 from credentials.vocab import BATTERY_CONTEXT_URL
 
 if TYPE_CHECKING:
-    from backend.chain.client import ChainClient
     from backend.chain.outbox import OutboxWriter
     from backend.kit.db import Database
     from backend.platform import PlatformIdentity
@@ -72,13 +75,13 @@ class IssuanceService:
         *,
         db: Database,
         platform: PlatformIdentity,
-        chain: ChainClient,
-        outbox: OutboxWriter,
+        issuer_address: str,
+        outbox: OutboxWriter | None,
         settings: Settings,
     ) -> None:
         self.db = db
         self.platform = platform
-        self.chain = chain
+        self.issuer_address = issuer_address
         self.outbox = outbox
         self.settings = settings
         self.verifier = PlatformVerifier(
@@ -93,10 +96,6 @@ class IssuanceService:
     async def bootstrap(self) -> None:
         """Make sure the platform has its signing key (and thereby its DID document)."""
         self.platform.ensure_key(self.platform.did)
-
-    @property
-    def issuer_address(self) -> str:
-        return str(self.chain.relayer.address)
 
     # -- issuing -----------------------------------------------------------------------------
 
@@ -129,35 +128,63 @@ class IssuanceService:
         subject: dict[str, Any],
         battery_id: str | None,
     ) -> IssuedCredential:
-        issuer = self.platform.did
-        status_list, index = await statuslists.allocate_index(
-            session,
-            issuer_did=issuer,
-            issuer_address=self.issuer_address,
-            purpose=StatusPurpose.REVOCATION.value,
-            size=self.settings.status_list_size,
-        )
-        credential_id = f"urn:uuid:{uuid.uuid4()}"
         unsigned = {
             "@context": [CREDENTIALS_V2_URL, BATTERY_CONTEXT_URL],
-            "id": credential_id,
+            "id": f"urn:uuid:{uuid.uuid4()}",
             "type": ["VerifiableCredential", credential_type],
-            "issuer": issuer,
+            "issuer": self.platform.did,
             "validFrom": xsd_now(),
             "credentialSubject": subject,
-            "credentialStatus": make_status_entry(
-                self.status_list_url(status_list.id), index, StatusPurpose.REVOCATION
-            ),
         }
-        signed = self.sign(unsigned, issuer)
+        return await self.issue_credential(session, unsigned, battery_id=battery_id)
+
+    async def issue_credential(
+        self,
+        session: AsyncSession,
+        credential: dict[str, Any],
+        *,
+        cryptosuite: Cryptosuite = Cryptosuite.ECDSA_RDFC_2019,
+        battery_id: str | None = None,
+    ) -> IssuedCredential:
+        """Sign a credential as its issuer (a DID the platform hosts) and record it.
+
+        Without a `credentialStatus` it gets a revocation entry on its issuer's own list;
+        status entries the caller put in are carried as given. The data model is validated
+        before anything is allocated, so a refused credential writes nothing.
+        """
+        issuer = issuer_id_of(credential)
+        validate_credential(credential)
+        unsigned = dict(credential)
+        # Every credential the platform signs has an id, so it can be found and revoked.
+        unsigned.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
+        status_list_id: str | None = None
+        status_index: int | None = None
+        if "credentialStatus" not in unsigned:
+            status_list, status_index = await statuslists.allocate_index(
+                session,
+                issuer_did=issuer,
+                issuer_address=self.issuer_address,
+                purpose=StatusPurpose.REVOCATION.value,
+                size=self.settings.status_list_size,
+            )
+            status_list_id = status_list.id
+            unsigned["credentialStatus"] = make_status_entry(
+                self.status_list_url(status_list.id), status_index, StatusPurpose.REVOCATION
+            )
+        signed = self.sign(unsigned, issuer, cryptosuite)
+        types = unsigned.get("type")
+        type_list = types if isinstance(types, list) else [types]
         row = IssuedCredential(
-            id=credential_id,
-            type=credential_type,
+            id=str(uuid.uuid4()),
+            credential_id=str(unsigned["id"]),
+            type=str(next((t for t in type_list if t != "VerifiableCredential"), type_list[0]))[
+                :80
+            ],
             battery_id=battery_id,
             issuer_did=issuer,
             document=signed,
-            status_list_id=status_list.id,
-            status_index=index,
+            status_list_id=status_list_id,
+            status_index=status_index,
         )
         session.add(row)
         await session.flush()
@@ -169,14 +196,11 @@ class IssuanceService:
         issuer: str,
         cryptosuite: Cryptosuite = Cryptosuite.ECDSA_RDFC_2019,
     ) -> dict[str, Any]:
-        signer = self.platform.ensure_key(issuer)
-        return add_proof(
-            unsigned,
-            signer,
-            ProofOptions(
-                cryptosuite=cryptosuite, verification_method=signer.key_id, created=xsd_now()
-            ),
+        algorithm = (
+            KeyAlgorithm.ED25519 if cryptosuite.value.startswith("eddsa") else KeyAlgorithm.P256
         )
+        signer = self.platform.ensure_key(issuer, algorithm)
+        return issue(unsigned, signer, cryptosuite=cryptosuite, created=xsd_now())
 
     def status_list_url(self, list_id: str) -> str:
         return f"{self.platform.base_url}/status/{list_id}"
@@ -196,18 +220,27 @@ class IssuanceService:
         row = await find_credential(session, credential_id)
         if row is None:
             raise NotFoundError(f"no credential {credential_id!r}", field="credentialId")
-        if principal.role is not Role.PLATFORM:
-            battery = await session.get(Battery, row.battery_id) if row.battery_id else None
-            if battery is None or battery.organisation_id != principal.organisation_id:
-                raise ForbiddenError("only the issuing organisation may revoke this credential")
+        if not await self._may_revoke(session, principal, row):
+            raise ForbiddenError("only the issuing organisation may revoke this credential")
         return await self._revoke_row(session, row, reason=reason, urgent=urgent)
+
+    async def _may_revoke(
+        self, session: AsyncSession, principal: Principal, row: IssuedCredential
+    ) -> bool:
+        if principal.role is Role.PLATFORM:
+            return True
+        assert principal.organisation_slug is not None
+        if row.issuer_did == self.platform.organisation_did(principal.organisation_slug):
+            return True
+        battery = await session.get(Battery, row.battery_id) if row.battery_id else None
+        return battery is not None and battery.organisation_id == principal.organisation_id
 
     async def _revoke_row(
         self, session: AsyncSession, row: IssuedCredential, *, reason: str | None, urgent: bool
     ) -> IssuedCredential:
         if row.revoked_at is not None:
             raise AlreadyRevokedError(
-                f"credential {row.id} is already revoked", field="credentialId"
+                f"credential {row.credential_id} is already revoked", field="credentialId"
             )
         if reason is not None and len(reason) > 500:
             raise DomainError("a revocation reason is at most 500 characters", field="reason")
@@ -229,7 +262,7 @@ class IssuanceService:
     async def publish_status_changes(self) -> list[statuslists.PublishedVersion]:
         async with self._publishing, self.db.unit_of_work() as session:
             published = await statuslists.publish_pending(session, self.issuer_address)
-        if published:
+        if published and self.outbox is not None:
             self.outbox.wake()
             log.info(
                 "status lists published",
@@ -279,10 +312,27 @@ class IssuanceService:
         self._served[list_id] = (row.revision, served)
         return served
 
+    async def snapshot_urls(self) -> list[str]:
+        """Everything a verifier needs offline: hosted DID documents and status lists."""
+        controllers = sorted({record.controller for record in self.platform.keystore.list()})
+        urls = [did_web_to_url(did) for did in controllers if did.startswith("did:web:")]
+        async with self.db.read_only() as session:
+            list_ids = await session.exec(select(StatusList.id).order_by(col(StatusList.id)))
+            urls += [self.status_list_url(list_id) for list_id in list_ids]
+        return urls
+
     # -- verifying ---------------------------------------------------------------------------
 
     async def verify(self, credential: dict[str, Any]) -> dict[str, Any]:
         return await self.verifier.verify_credential(credential)
+
+
+def issuer_id_of(credential: dict[str, Any]) -> str:
+    issuer = credential.get("issuer")
+    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+    if not isinstance(issuer_id, str):
+        raise DomainError("the credential has no issuer", field="issuer")
+    return issuer_id
 
 
 def passport_subject(battery: Battery) -> dict[str, Any]:
@@ -302,7 +352,15 @@ def passport_subject(battery: Battery) -> dict[str, Any]:
 
 
 async def find_credential(session: AsyncSession, credential_id: str) -> IssuedCredential | None:
-    return await session.get(IssuedCredential, credential_id)
+    """The newest credential the platform issued with this `id`."""
+    return (
+        await session.exec(
+            select(IssuedCredential)
+            .where(IssuedCredential.credential_id == credential_id)
+            .order_by(col(IssuedCredential.issued_at).desc())
+            .limit(1)
+        )
+    ).first()
 
 
 async def current_passport_credential(

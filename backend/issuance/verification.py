@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from backend.kit.errors import DomainError
+from credentials.did import DidResolver
 from credentials.errors import CredentialError, ErrorCode
 from credentials.limits import parse_json_bounded
 from credentials.verifier import Verifier
@@ -90,11 +91,14 @@ class PlatformVerifier:
         serve_status_list: Callable[[str], Awaitable[ServedStatusList]],
     ) -> None:
         self.db = db
+        fetcher = PlatformFetcher(platform, serve_status_list)
+        # Keys created here invalidate at once; a rotation by `bpp keys rotate` in another
+        # process shows within the same few seconds the signer cache takes.
+        resolver = DidResolver(fetcher, cache_ttl_s=5.0)
+        platform.key_listeners.append(resolver.invalidate)
         # The platform's own status lists are read fresh on every verification (they are
         # cached signed per revision by the issuance service), so a revocation shows at once.
-        self.verifier = Verifier(
-            fetcher=PlatformFetcher(platform, serve_status_list), status_list_ttl_s=0.0
-        )
+        self.verifier = Verifier(fetcher=fetcher, did_resolver=resolver, status_list_ttl_s=0.0)
 
     async def verify_credential(self, credential: dict[str, Any]) -> dict[str, Any]:
         result = await self.verifier.verify(credential)

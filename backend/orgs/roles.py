@@ -20,5 +20,16 @@ class Role(StrEnum):
 
 # Roles allowed to register batteries and have passports issued for them.
 BATTERY_WRITERS = frozenset({Role.PLATFORM, Role.ISSUER, Role.MANUFACTURER})
-# Roles allowed to revoke credentials their organisation issued.
-CREDENTIAL_ISSUERS = frozenset({Role.PLATFORM, Role.ISSUER, Role.MANUFACTURER, Role.INSPECTOR})
+# The organisation roles that issue credentials (and may be accredited for it on chain).
+CREDENTIAL_ISSUERS = frozenset(
+    {
+        Role.PLATFORM,
+        Role.ISSUER,
+        Role.MANUFACTURER,
+        Role.INSPECTOR,
+        Role.CHARGE_POINT_OPERATOR,
+        Role.REPAIRER,
+        Role.SECOND_LIFE_OPERATOR,
+        Role.RECYCLER,
+    }
+)

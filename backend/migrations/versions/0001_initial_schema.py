@@ -150,7 +150,8 @@ def upgrade() -> None:
 
     op.create_table(
         "issued_credential",
-        sa.Column("id", sa.String(length=80), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("credential_id", sa.String(length=500), nullable=False),
         sa.Column("type", sa.String(length=80), nullable=False),
         sa.Column("battery_id", sa.String(), nullable=True),
         sa.Column("issuer_did", sa.String(length=300), nullable=False),
@@ -176,6 +177,9 @@ def upgrade() -> None:
             batch_op.f("ix_issued_credential_battery_id"), ["battery_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_issued_credential_credential_id"), ["credential_id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_issued_credential_issuer_did"), ["issuer_did"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_issued_credential_type"), ["type"], unique=False)
@@ -188,6 +192,7 @@ def downgrade() -> None:
     with op.batch_alter_table("issued_credential", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_issued_credential_type"))
         batch_op.drop_index(batch_op.f("ix_issued_credential_issuer_did"))
+        batch_op.drop_index(batch_op.f("ix_issued_credential_credential_id"))
         batch_op.drop_index(batch_op.f("ix_issued_credential_battery_id"))
 
     op.drop_table("issued_credential")

@@ -1,0 +1,148 @@
+"""W3C VC-API endpoints: issue (as the caller's organisation) and verify.
+
+`POST /credentials/issue` signs as the organisation of the API key — a missing `issuer` (or
+an issuer object without `id`) becomes its DID, any other issuer is refused with 400 — so a
+key can never issue as another organisation or as the platform. Bad input is a 4xx problem
+detail, never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from backend.auth.principal import Principal
+from backend.kit.errors import DomainError, InvalidInputError
+from backend.orgs.roles import CREDENTIAL_ISSUERS, Role
+from backend.orgs.service import authenticate_api_key
+from backend.runtime import Runtime
+from credentials.dataintegrity import Cryptosuite, parse_cryptosuite
+from credentials.errors import CredentialError, DataModelError
+from credentials.issuance import assign_issuer
+from credentials.limits import parse_json_bounded
+from credentials.model import validate_presentation
+from credentials.verifier import VerificationResult
+
+router = APIRouter(tags=["VC-API"])
+
+
+class ProblemError(DomainError):
+    """A VC-API refusal: 400 with the rule or code that was broken."""
+
+    status_code = 400
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = parse_json_bounded(await request.body())
+    except CredentialError as exc:
+        raise ProblemError(exc.message) from None
+    if not isinstance(body, dict):
+        raise ProblemError("the request body must be a JSON object")
+    return body
+
+
+def _object(body: dict[str, Any], name: str, *, required: bool = True) -> dict[str, Any]:
+    value = body.get(name)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"`{name}` must be a JSON object", field=name)
+    return value
+
+
+async def _principal(runtime: Runtime, request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return Principal()
+    async with runtime.db.read_only() as session:
+        return await authenticate_api_key(
+            session, token.strip(), runtime.settings.secret_key.get_secret_value()
+        )
+
+
+def issuer_did_for(runtime: Runtime, principal: Principal) -> str:
+    if principal.role is Role.PLATFORM:
+        return runtime.platform.did
+    assert principal.organisation_slug is not None
+    return runtime.platform.organisation_did(principal.organisation_slug)
+
+
+@router.post("/credentials/issue", status_code=201)
+async def issue_credential(request: Request) -> JSONResponse:
+    runtime = _runtime(request)
+    principal = await _principal(runtime, request)
+    principal.require_role(CREDENTIAL_ISSUERS)
+    body = await _body(request)
+    credential = _object(body, "credential")
+    options = _object(body, "options", required=False)
+    try:
+        suite = parse_cryptosuite(options.get("cryptosuite", Cryptosuite.ECDSA_RDFC_2019.value))
+        unsigned = assign_issuer(credential, issuer_did_for(runtime, principal))
+        async with runtime.db.unit_of_work() as session:
+            row = await runtime.issuance.issue_credential(session, unsigned, cryptosuite=suite)
+    except CredentialError as exc:
+        raise ProblemError(exc.message, field=getattr(exc, "rule", None)) from None
+    return JSONResponse({"verifiableCredential": row.document}, status_code=201)
+
+
+def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
+    return [
+        {
+            "type": f"urn:bpp:check:{check.name}",
+            "title": f"{check.name}: {check.status}",
+            "detail": check.reason,
+        }
+        for check in result.checks
+        if check.status in ("fail", "unknown")
+    ]
+
+
+async def _verify(
+    runtime: Runtime, document: dict[str, Any], options: dict[str, Any]
+) -> JSONResponse:
+    challenge = options.get("challenge")
+    domain = options.get("domain")
+    if challenge is not None and not isinstance(challenge, str):
+        raise InvalidInputError("options.challenge must be a string", field="challenge")
+    if domain is not None and not isinstance(domain, str):
+        raise InvalidInputError("options.domain must be a string", field="domain")
+    result = await runtime.issuance.verifier.verifier.verify(
+        document, challenge=challenge, domain=domain
+    )
+    return JSONResponse(
+        {
+            "verified": result.verified,
+            "results": result.to_json()["checks"],
+            "problemDetails": _problem_details(result),
+        }
+    )
+
+
+@router.post("/credentials/verify")
+async def verify_credential(request: Request) -> JSONResponse:
+    body = await _body(request)
+    return await _verify(
+        _runtime(request),
+        _object(body, "verifiableCredential"),
+        _object(body, "options", required=False),
+    )
+
+
+@router.post("/presentations/verify")
+async def verify_presentation(request: Request) -> JSONResponse:
+    body = await _body(request)
+    presentation = _object(body, "verifiablePresentation")
+    try:
+        validate_presentation(presentation)
+    except DataModelError as exc:
+        raise ProblemError(exc.message, field=exc.rule) from None
+    return await _verify(_runtime(request), presentation, _object(body, "options", required=False))
