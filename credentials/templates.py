@@ -12,16 +12,16 @@ keys, structure, contexts and ``type`` values — not on the value itself — fo
 * absolute IRIs with a scheme that no bundled context defines as a term (``urn``, ``did``,
   ``http``, ``https``), which JSON-LD keeps verbatim wherever they land.
 
-So a document is split into a *shape* (everything else, kept literally: keys, ``@context``,
-``type``/``@type``, ``@language``, ``@direction``, booleans, nulls, every other string) and
-*slots* (the values above, replaced by unique placeholders). The shape is expanded and
+So a document is split into a *shape* (kept literally: keys, ``@context``, ``type``/``@type``,
+``@language``, ``@direction``, ``@index``, booleans, nulls) and *slots* (every string and
+number elsewhere, replaced by unique placeholders). The shape is expanded and
 converted to RDF once, strictly (undefined terms and relative IRIs refused as always); each
 placeholder is checked to land in an allowed position, and a slot whose placeholder lands
 anywhere else is moved into the shape. Documents of the same shape then get their quads by
 substituting values into the template's quads.
 
-The cache is keyed on the shape's exact JSON text, which (with the pinned contexts) is
-everything that can change the template. Documents with inline (object) contexts, or
+The cache is keyed on the SHA-256 of the shape's exact JSON text, which (with the pinned
+contexts) is everything that can change the template. Documents with inline (object) contexts, or
 containing the private-use placeholder characters, always take the full pyld path.
 :func:`credentials.jsonld.to_quads` uses this module; tests compare both paths.
 """
@@ -88,12 +88,6 @@ def _bundled_contexts_allow_templates() -> bool:
 
 
 _ENABLED: Final = _bundled_contexts_allow_templates()
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    kind: str  # "s" string, "i" IRI-like string, "n" number
-    placeholder: Any
 
 
 @dataclass(slots=True)
