@@ -87,3 +87,51 @@ async def test_theirs_verify_here(acme: Org, tmp_path: Path, suite: Cryptosuite)
     assert result.verified, result.to_json()
     theirs["credentialSubject"]["batteryChemistry"] = "LFP"
     assert not (await Verifier().verify(theirs)).verified
+
+
+@pytest.mark.parametrize(("algorithm", "suite"), SUITES, ids=str)
+async def test_every_accepted_vcdm_fixture_we_issue_verifies_in_digitalbazaar(
+    acme: Org, verifier: Verifier, tmp_path: Path, algorithm: str, suite: Cryptosuite
+) -> None:
+    from credentials.issuance import assign_issuer
+    from tests.credentials.test_vcdm2_fixtures import CREDENTIALS, _load
+
+    signer = _signer(acme, algorithm)
+    issued = []
+    for name in CREDENTIALS:
+        if not name.endswith("-ok.json"):
+            continue
+        document = _load(name)
+        if "proof" in document:
+            continue  # carries a foreign, key-less proof: not verifiable anywhere
+        vc = issue(assign_issuer(document, acme.did), signer, cryptosuite=suite)
+        result = await verifier.verify(vc)
+        if (
+            result.check("validity_period")
+            and str(result.check("validity_period").status) != "pass"
+        ):  # type: ignore[union-attr]
+            continue  # expired / not yet valid by design of the fixture
+        assert result.verified, (name, result.to_json())
+        issued.append(vc)
+    assert len(issued) >= 40
+    did_url = did_web_to_url(acme.did)
+    (tmp_path / "docs.json").write_text(json.dumps({did_url: acme.fetcher.documents()[did_url]}))
+    (tmp_path / "vcs.json").write_text(json.dumps(issued))
+    results = _node_list("verify-many", str(tmp_path / "docs.json"), str(tmp_path / "vcs.json"))
+    failures = [
+        (vc.get("id"), r) for vc, r in zip(issued, results, strict=True) if not r["verified"]
+    ]
+    assert failures == []
+
+
+def _node_list(*args: str) -> list[dict[str, Any]]:
+    assert NODE is not None
+    done = subprocess.run(
+        [NODE, str(INTEROP / "interop.mjs"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result: list[dict[str, Any]] = json.loads(done.stdout)
+    return result

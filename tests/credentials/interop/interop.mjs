@@ -1,5 +1,6 @@
 // Cross-checks credentials with Digital Bazaar's implementation (an independent one).
 //   node interop.mjs verify <documents.json> <credential.json>
+//   node interop.mjs verify-many <documents.json> <credentials.json>   (a JSON array)
 //   node interop.mjs issue <ecdsa-rdfc-2019|eddsa-rdfc-2022> <credential.json>
 // documents.json maps URL -> JSON (DID documents); contexts are read from the Python
 // package's bundled files, so nothing is fetched.
@@ -78,6 +79,20 @@ function makeLoader(documents) {
 async function verify(documentsFile, credentialFile) {
   const documents = JSON.parse(readFileSync(documentsFile, 'utf8'));
   const credential = JSON.parse(readFileSync(credentialFile, 'utf8'));
+  return verifyOne(documents, credential);
+}
+
+async function verifyMany(documentsFile, credentialsFile) {
+  const documents = JSON.parse(readFileSync(documentsFile, 'utf8'));
+  const credentials = JSON.parse(readFileSync(credentialsFile, 'utf8'));
+  const results = [];
+  for(const credential of credentials) {
+    results.push(await verifyOne(documents, credential));
+  }
+  return results;
+}
+
+async function verifyOne(documents, credential) {
   const suite = [
     new DataIntegrityProof({cryptosuite: ecdsaRdfc2019}),
     new DataIntegrityProof({cryptosuite: eddsaRdfc2022}),
@@ -118,5 +133,6 @@ async function issue(suiteName, credentialFile) {
 }
 
 const [command, a, b] = process.argv.slice(2);
-const out = command === 'verify' ? await verify(a, b) : await issue(a, b);
+const out = command === 'verify' ? await verify(a, b) :
+  command === 'verify-many' ? await verifyMany(a, b) : await issue(a, b);
 process.stdout.write(JSON.stringify(out) + '\n');
