@@ -19,11 +19,20 @@ from eth_account.signers.local import LocalAccount
 _SCRYPT_N = 2**14
 
 
+RELAYER = "relayer"
+CITY_ROOT = "city-root"
+
+
 class ChainAccountStore:
+    """Named secp256k1 accounts: `relayer`, `city-root`, and one per issuing organisation."""
+
     def __init__(self, directory: Path, passphrase: str) -> None:
         self.directory = directory
         self._passphrase = passphrase
         self._cache: dict[str, LocalAccount] = {}
+
+    def exists(self, name: str) -> bool:
+        return name in self._cache or (self.directory / f"{name}.json").exists()
 
     def load_or_create(self, name: str) -> LocalAccount:
         if name in self._cache:

@@ -2,17 +2,35 @@
 
 A mutation that changes chain state only *enqueues* a row inside its own database
 transaction, so a rolled-back mutation leaves no chain write behind, and a committed one can
-never lose its write: if the node is down, the row waits. One writer at a time (a Redis lock,
-so several API replicas are safe) signs and sends rows in id order, keeps the signed bytes so a
-transaction dropped by a restart or a reorg is re-broadcast, and marks rows confirmed once
-their receipt is buried under `confirmations` blocks.
+never lose its write: if the node is down, the row waits.
+
+The writer (`OutboxWriter`), one at a time across every replica (a Redis lock with a token,
+refreshed on every step):
+
+- takes open rows in id order and sends the next one only when every earlier row is mined, so
+  the nonce is simply the sender's next nonce on chain and a restart or a new leader needs no
+  nonce bookkeeping of its own;
+- estimates gas, signs, **stores the signed bytes and hash before broadcasting** (a crash or a
+  node restart re-broadcasts exactly that transaction, never a second one), then broadcasts;
+- re-signs a transaction stuck unmined for `stuck_after_s` with the same nonce and fees raised
+  by 12.5 % (nodes require ≥ 10 %), keeping every hash tried: whichever one mines settles the row;
+- records the receipt (block, hash, gas used, price) and calls the row confirmed once it is
+  buried under `confirmations` blocks;
+- watches landed rows of the last `reorg_window` blocks: one whose receipt vanished or moved to
+  another block hash is back to `sent` and re-broadcast (its nonce is free again); if its nonce
+  was taken meanwhile, it is signed afresh;
+- turns failures into typed errors: reverts decoded from the contracts' custom errors end the
+  row (`failed`, with `error_code`), insufficient funds and node outages leave it waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,13 +38,25 @@ import structlog
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import HexStr
 from redis.asyncio import Redis
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TransactionNotFound,
+)
 
-from backend.chain.client import ChainClient
-from backend.chain.models import ChainTransaction, TxStatus
+from backend.chain.client import NODE_DOWN_EXCEPTIONS, ChainClient, is_insufficient_funds
+from backend.chain.errors import (
+    ChainRevertError,
+    InsufficientFundsError,
+    NodeUnavailableError,
+    NotLeaderError,
+)
+from backend.chain.models import LANDED_STATUSES, OPEN_STATUSES, ChainTransaction, TxStatus
 from backend.kit.db import Database
+from backend.kit.models import as_utc
 
 log = structlog.get_logger("bpp.chain.outbox")
 
@@ -44,6 +74,10 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# A replacement must pay at least 10 % more (geth, Besu, anvil); 12.5 % leaves room for
+# rounding and for nodes configured a little stricter.
+FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 9, 8
+_REVERT_EXCEPTIONS = (ContractCustomError, ContractLogicError, TransactionFailed)
 
 
 def enqueue(
@@ -63,6 +97,17 @@ def enqueue(
     return row
 
 
+def bumped(fee: int, floor: int) -> int:
+    """A replacement fee: at least +12.5 % over `fee`, and at least today's `floor`."""
+    return max(math.ceil(fee * FEE_BUMP_NUMERATOR / FEE_BUMP_DENOMINATOR), floor)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    progressed: bool  # some row changed state
+    open_rows: int  # rows still needing the writer after this step
+
+
 class OutboxWriter:
     def __init__(
         self,
@@ -72,164 +117,472 @@ class OutboxWriter:
         *,
         confirmations: int = 0,
         poll_interval_s: float = 1.0,
+        stuck_after_s: float = 30.0,
+        reorg_window: int = 128,
+        lock_key: str = WRITER_LOCK_KEY,
     ) -> None:
         self.db = db
         self.chain = chain
         self.redis = redis
         self.confirmations = confirmations
         self.poll_interval_s = poll_interval_s
-        self._token = secrets.token_hex(16)
+        self.stuck_after_s = stuck_after_s
+        self.reorg_window = reorg_window
+        self.lock_key = lock_key
+        self.token = secrets.token_hex(16)
+        self.broadcasts = 0  # transactions this writer signed and broadcast (tests, metrics)
         self._wakeup = asyncio.Event()
-        self._draining = asyncio.Lock()
+        self._stepping = asyncio.Lock()
 
     def wake(self) -> None:
         self._wakeup.set()
 
+    # -- leadership --------------------------------------------------------------------------
+
+    async def hold_lock(self) -> bool:
+        """Take the writer lock, or refresh it if this writer already holds it."""
+        if await self.redis.set(self.lock_key, self.token, nx=True, px=_LOCK_TTL_MS):
+            return True
+        refreshed = await self.redis.eval(_REFRESH_LUA, 1, self.lock_key, self.token, _LOCK_TTL_MS)
+        return bool(refreshed)
+
+    async def release_lock(self) -> None:
+        await self.redis.eval(_RELEASE_LUA, 1, self.lock_key, self.token)
+
+    # -- loops -------------------------------------------------------------------------------
+
     async def run_forever(self) -> None:
-        """Drain the outbox whenever woken or every poll interval, while holding the lock."""
+        """Step whenever woken or every poll interval, while holding the lock."""
         try:
             while True:
-                if await self._hold_lock():
-                    try:
-                        await self.drain_once()
-                    except Exception:
-                        log.exception("outbox drain failed; retrying")
+                try:
+                    if await self.hold_lock():
+                        while (await self.step()).progressed:
+                            pass
+                except (InsufficientFundsError, NodeUnavailableError) as exc:
+                    log.warning("outbox waiting", reason=exc.message)
+                except NotLeaderError:
+                    pass
+                except Exception:
+                    log.exception("outbox step failed; retrying")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval_s)
                 self._wakeup.clear()
         finally:
-            await self.redis.eval(_RELEASE_LUA, 1, WRITER_LOCK_KEY, self._token)
+            with contextlib.suppress(Exception):
+                await self.release_lock()
 
-    async def _hold_lock(self) -> bool:
-        acquired = await self.redis.set(WRITER_LOCK_KEY, self._token, nx=True, px=_LOCK_TTL_MS)
-        if acquired:
-            return True
-        refreshed = await self.redis.eval(
-            _REFRESH_LUA, 1, WRITER_LOCK_KEY, self._token, _LOCK_TTL_MS
-        )
-        return bool(refreshed)
+    async def drain_once(self, *, timeout_s: float = 120.0) -> int:
+        """Step until no row is open; returns how many rows settled (confirmed or failed).
 
-    async def drain_once(self) -> int:
-        """Send and settle every open row in order; returns how many rows were settled.
-
-        Safe to call while the background loop runs: drains in this process take turns.
+        Raises `NotLeaderError` when another writer holds the lock, the typed errors of a
+        waiting row (`InsufficientFundsError`, `NodeUnavailableError`), and `TimeoutError`
+        when rows are still open after `timeout_s`.
         """
-        settled = 0
-        async with self._draining:
-            while True:
-                async with self.db.read_only() as session:
-                    row = (
-                        await session.exec(
-                            select(ChainTransaction)
-                            .where(
-                                col(ChainTransaction.status).in_([TxStatus.PENDING, TxStatus.SENT])
-                            )
-                            .order_by(col(ChainTransaction.id))
-                            .limit(1)
-                        )
-                    ).first()
-                if row is None:
-                    return settled
-                await self._settle(row)
-                settled += 1
+        before = await self._settled_count()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = await self.step()
+            if result.open_rows == 0:
+                return await self._settled_count() - before
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{result.open_rows} outbox rows still open")
+            if not result.progressed:
+                await asyncio.sleep(self.poll_interval_s)
 
-    async def _settle(self, row: ChainTransaction) -> None:
-        if row.status == TxStatus.PENDING:
-            row = await self._sign_and_record(row)
-            if row.status == TxStatus.FAILED:
-                return
-        await self._broadcast_and_confirm(row)
+    async def _settled_count(self) -> int:
+        async with self.db.read_only() as session:
+            rows = await session.exec(
+                select(ChainTransaction.id).where(
+                    col(ChainTransaction.status).in_([TxStatus.CONFIRMED, TxStatus.FAILED])
+                )
+            )
+            return len(list(rows))
+
+    async def step(self) -> StepResult:
+        """One pass over the outbox: reorg check, then each open row in order as far as the
+        order allows. Never waits for the chain beyond single requests."""
+        async with self._stepping:
+            if not await self.hold_lock():
+                raise NotLeaderError("another writer holds the outbox lock")
+            try:
+                return await self._step()
+            except NODE_DOWN_EXCEPTIONS as exc:
+                raise NodeUnavailableError(f"no answer from the node: {exc}") from exc
+
+    async def _step(self) -> StepResult:
+        head = await self.chain.block_number()
+        progressed = await self._check_reorgs(head)
+        async with self.db.read_only() as session:
+            rows = list(
+                await session.exec(
+                    select(ChainTransaction)
+                    .where(col(ChainTransaction.status).in_(OPEN_STATUSES))
+                    .order_by(col(ChainTransaction.id))
+                )
+            )
+        open_rows = len(rows)
+        for row in rows:
+            status = TxStatus(row.status)
+            if status is TxStatus.MINED:
+                buried = head >= (row.block_number or 0) + self.confirmations
+                if buried and await self._confirm(row):
+                    open_rows -= 1
+                    progressed = True
+                continue
+            if status is TxStatus.SENT:
+                changed, settled = await self._advance_sent(row)
+                progressed |= changed
+                open_rows -= settled
+                if not settled:
+                    break  # later rows wait until this one is mined
+                continue
+            # PENDING: sign and send, then give it time to be mined.
+            signed = await self._sign_and_record(row)
+            progressed = True
+            if signed.status == TxStatus.FAILED:
+                open_rows -= 1
+                continue
+            if signed.status == TxStatus.SENT:
+                await self._broadcast(signed)
+            break
+        return StepResult(progressed=progressed, open_rows=open_rows)
+
+    # -- signing -----------------------------------------------------------------------------
 
     async def _sign_and_record(self, row: ChainTransaction) -> ChainTransaction:
         function = self.chain.contract(row.contract).get_function_by_name(row.function)(*row.args)
+        self.chain.signer_for(row.sender)  # NoSignerError before any chain work
         defaults = await self.chain.transaction_defaults(row.sender)
         try:
-            tx = await function.build_transaction(defaults)
-        except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
-            return await self._mark(row, status=TxStatus.FAILED, error=f"reverted: {exc}")
+            tx = await function.build_transaction(defaults)  # estimates gas
+        except _REVERT_EXCEPTIONS as exc:
+            error = self.chain.decode_revert(row.contract, exc, f"{row.contract}.{row.function}")
+            log.warning("chain write refused", id=row.id, error=error.message)
+            return await self._mark(
+                row,
+                status=TxStatus.FAILED,
+                error=error.message,
+                error_code=error.chain_code.value if error.name is None else error.name,
+            )
+        except Exception as exc:
+            # eth-tester raises its own ValidationError, JSON-RPC nodes an RPC error, and
+            # anvil estimates an empty account as "out of gas": ask the balance to be sure.
+            if is_insufficient_funds(exc) or await self._cannot_pay(row.sender, defaults):
+                await self._mark(row, error=str(exc), error_code="insufficient_funds")
+                raise InsufficientFundsError(
+                    f"{row.sender} cannot pay for gas of outbox row {row.id}", account=row.sender
+                ) from exc
+            raise
         tx["gas"] = int(tx["gas"] * 1.2) + 10_000
+        return await self._record_signed(row, tx, expect=TxStatus.PENDING)
+
+    async def _cannot_pay(self, sender: str, defaults: dict[str, Any]) -> bool:
+        balance = await self.chain.w3.eth.get_balance(self.chain.w3.to_checksum_address(sender))
+        return int(balance) < int(defaults["maxFeePerGas"]) * 21_000
+
+    async def _record_signed(
+        self, row: ChainTransaction, tx: dict[str, Any], *, expect: TxStatus
+    ) -> ChainTransaction:
         raw = self.chain.sign(tx)
         tx_hash = self.chain.w3.keccak(raw).to_0x_hex()
         # The signed bytes are durable before they leave: a crash after this point re-sends
-        # exactly the same transaction instead of a second one.
+        # exactly the same transaction instead of a second one. The update is conditional on
+        # the row's state, so two writers racing for one row cannot both record (and send).
         return await self._mark(
             row,
+            expect=expect,
             status=TxStatus.SENT,
             nonce=int(tx["nonce"]),
             tx_hash=tx_hash,
             raw_tx=raw.to_0x_hex(),
+            tried_hashes=[*row.tried_hashes, tx_hash] if expect is TxStatus.SENT else [tx_hash],
+            gas_limit=int(tx["gas"]),
+            max_fee_per_gas=int(tx["maxFeePerGas"]),
+            max_priority_fee_per_gas=int(tx["maxPriorityFeePerGas"]),
             sent_at=datetime.now(UTC),
             attempts=row.attempts + 1,
+            error=None,
+            error_code=None,
         )
 
-    async def _broadcast_and_confirm(self, row: ChainTransaction) -> None:
-        assert row.tx_hash is not None
+    async def _broadcast(self, row: ChainTransaction) -> None:
         assert row.raw_tx is not None
-        receipt = await self._receipt(row.tx_hash)
-        if receipt is None:
-            try:
-                await self.chain.w3.eth.send_raw_transaction(HexStr(row.raw_tx))
-            except ValueError as exc:
-                if "nonce too low" in str(exc).lower():
-                    # The nonce was used by a transaction we no longer see: sign afresh.
-                    await self._mark(row, status=TxStatus.PENDING, error=str(exc))
-                    return
-                if "already known" not in str(exc).lower():
-                    raise
-            receipt = await self.chain.w3.eth.wait_for_transaction_receipt(
-                HexStr(row.tx_hash), timeout=120
-            )
-        block = int(receipt["blockNumber"])
-        while await self.chain.block_number() < block + self.confirmations:  # noqa: ASYNC110 - polling a remote node
-            await asyncio.sleep(self.poll_interval_s)
-        if await self._receipt(row.tx_hash) is None:
-            return  # reorged away while we waited: the next drain re-broadcasts it
-        if int(receipt["status"]) != 1:
-            await self._mark(row, status=TxStatus.FAILED, block_number=block, error="reverted")
-            return
-        await self._mark(
-            row, status=TxStatus.CONFIRMED, block_number=block, confirmed_at=datetime.now(UTC)
-        )
-        log.info("chain write confirmed", id=row.id, function=row.function, block=block)
-
-    async def _receipt(self, tx_hash: str) -> Any:
         try:
-            return await self.chain.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-        except TransactionNotFound:
-            return None
+            await self.chain.w3.eth.send_raw_transaction(HexStr(row.raw_tx))
+            self.broadcasts += 1
+        except Exception as exc:
+            if isinstance(exc, NODE_DOWN_EXCEPTIONS):
+                raise
+            text = str(exc).lower()
+            if "already known" in text or "already imported" in text:
+                return
+            if "underpriced" in text:
+                return  # an earlier hash of this nonce is in the pool: it may still mine
+            if is_insufficient_funds(exc):
+                # Refused by the node, so it exists nowhere: sign afresh once funded.
+                await self._mark(
+                    row,
+                    status=TxStatus.PENDING,
+                    raw_tx=None,
+                    tx_hash=None,
+                    nonce=None,
+                    error=str(exc),
+                    error_code="insufficient_funds",
+                )
+                raise InsufficientFundsError(
+                    f"{row.sender} cannot pay for gas of outbox row {row.id}", account=row.sender
+                ) from exc
+            if "nonce too low" in text:
+                return  # the next step finds out whether one of our hashes took the nonce
+            raise
 
-    async def _mark(self, row: ChainTransaction, **changes: Any) -> ChainTransaction:
+    # -- waiting for the chain ---------------------------------------------------------------
+
+    async def _advance_sent(self, row: ChainTransaction) -> tuple[bool, int]:
+        """`(changed, settled)` for a sent row: record a receipt, re-broadcast, or bump."""
+        receipt = await self._find_receipt(row)
+        if receipt is not None:
+            return True, await self._record_receipt(row, receipt)
+        assert row.nonce is not None
+        used = await self.chain.w3.eth.get_transaction_count(
+            self.chain.w3.to_checksum_address(row.sender), "latest"
+        )
+        if used > row.nonce:
+            # The nonce is mined, but by none of our hashes (read the receipts again in case
+            # ours was mined between the two requests).
+            receipt = await self._find_receipt(row)
+            if receipt is not None:
+                return True, await self._record_receipt(row, receipt)
+            log.warning("nonce taken by another transaction; signing afresh", id=row.id)
+            await self._mark(
+                row,
+                status=TxStatus.PENDING,
+                nonce=None,
+                raw_tx=None,
+                tx_hash=None,
+                error=f"nonce {row.nonce} was used by another transaction",
+                error_code="nonce_taken",
+            )
+            return True, 0
+        sent_at = as_utc(row.sent_at) if row.sent_at else datetime.now(UTC)
+        if (datetime.now(UTC) - sent_at).total_seconds() >= self.stuck_after_s:
+            row = await self._bump(row)
+            await self._broadcast(row)
+            return True, 0
+        # Not mined yet: make sure the node has it (a restarted node forgets its pool).
+        await self._broadcast(row)
+        return False, 0
+
+    async def _find_receipt(self, row: ChainTransaction) -> Any:
+        hashes = list(dict.fromkeys([*reversed(row.tried_hashes), row.tx_hash]))
+        for tx_hash in hashes:
+            if tx_hash is None:
+                continue
+            try:
+                return await self.chain.w3.eth.get_transaction_receipt(HexStr(tx_hash))
+            except TransactionNotFound:
+                continue
+        return None
+
+    async def _bump(self, row: ChainTransaction) -> ChainTransaction:
+        assert row.nonce is not None
+        max_fee, tip = await self.chain.fee_defaults()
+        function = self.chain.contract(row.contract).get_function_by_name(row.function)(*row.args)
+        new_tip = bumped(row.max_priority_fee_per_gas or tip, tip)
+        new_max = max(bumped(row.max_fee_per_gas or max_fee, max_fee), new_tip)
+        tx = await function.build_transaction(
+            {
+                "from": self.chain.w3.to_checksum_address(row.sender),
+                "chainId": self.chain.chain_id,
+                "nonce": row.nonce,
+                "gas": row.gas_limit or 1_000_000,
+                "maxFeePerGas": new_max,
+                "maxPriorityFeePerGas": new_tip,
+            }
+        )
+        log.warning(
+            "transaction stuck; replacing with higher fees",
+            id=row.id,
+            nonce=row.nonce,
+            max_fee=new_max,
+            tip=new_tip,
+        )
+        return await self._record_signed(row, tx, expect=TxStatus.SENT)
+
+    async def _record_receipt(self, row: ChainTransaction, receipt: Any) -> int:
+        """Store a receipt; returns 1 when this settles the row (confirmed now or failed)."""
+        block = int(receipt["blockNumber"])
+        mined_hash = receipt["transactionHash"].to_0x_hex()
+        common: dict[str, Any] = {
+            "tx_hash": mined_hash,
+            "block_number": block,
+            "block_hash": receipt["blockHash"].to_0x_hex(),
+            "gas_used": int(receipt["gasUsed"]),
+            "effective_gas_price": int(receipt.get("effectiveGasPrice", 0) or 0),
+            "mined_at": datetime.now(UTC),
+        }
+        if mined_hash != row.tx_hash:
+            # An earlier hash won: keep its raw bytes for a re-send after a reorg.
+            common["raw_tx"] = (
+                await self.chain.w3.eth.get_raw_transaction(HexStr(mined_hash))
+            ).to_0x_hex()
+        if int(receipt["status"]) != 1:
+            error = await self._revert_reason(row, block)
+            await self._mark(
+                row,
+                status=TxStatus.FAILED,
+                error=error.message,
+                error_code=error.name or error.chain_code.value,
+                **common,
+            )
+            return 1
+        if self.confirmations == 0:
+            await self._mark(
+                row, status=TxStatus.CONFIRMED, confirmed_at=datetime.now(UTC), **common
+            )
+            log.info("chain write confirmed", id=row.id, function=row.function, block=block)
+            return 1
+        await self._mark(row, status=TxStatus.MINED, **common)
+        return 0
+
+    async def _revert_reason(self, row: ChainTransaction, block: int) -> ChainRevertError:
+        """Re-run the reverted call on the state before its block to decode the error."""
+        function = self.chain.contract(row.contract).get_function_by_name(row.function)(*row.args)
+        try:
+            await function.call({"from": row.sender}, block_identifier=max(block - 1, 0))
+        except _REVERT_EXCEPTIONS as exc:
+            return self.chain.decode_revert(row.contract, exc, f"{row.contract}.{row.function}")
+        except Exception as exc:  # the reason is a courtesy; the revert itself is certain
+            log.warning("revert reason unavailable", id=row.id, error=str(exc))
+        return ChainRevertError(
+            f"{row.contract}.{row.function} reverted in block {block}", name=None, args={}
+        )
+
+    async def _confirm(self, row: ChainTransaction) -> bool:
+        receipt = await self._find_receipt(row)
+        if receipt is None or receipt["blockHash"].to_0x_hex() != row.block_hash:
+            return False  # the reorg check puts it back on the next step
+        await self._mark(row, status=TxStatus.CONFIRMED, confirmed_at=datetime.now(UTC))
+        log.info("chain write confirmed", id=row.id, function=row.function, block=row.block_number)
+        return True
+
+    async def _check_reorgs(self, head: int) -> bool:
+        """Put back every landed row of the last `reorg_window` blocks that a reorg dropped."""
+        async with self.db.read_only() as session:
+            rows = list(
+                await session.exec(
+                    select(ChainTransaction)
+                    .where(
+                        col(ChainTransaction.status).in_(LANDED_STATUSES),
+                        col(ChainTransaction.block_number) >= head - self.reorg_window,
+                    )
+                    .order_by(col(ChainTransaction.id))
+                )
+            )
+        dropped = False
+        for row in rows:
+            assert row.tx_hash is not None
+            try:
+                receipt = await self.chain.w3.eth.get_transaction_receipt(HexStr(row.tx_hash))
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None and receipt["blockHash"].to_0x_hex() == row.block_hash:
+                continue
+            if receipt is not None:
+                # Re-mined in another block by the reorg itself: just follow it.
+                await self._mark(
+                    row,
+                    block_number=int(receipt["blockNumber"]),
+                    block_hash=receipt["blockHash"].to_0x_hex(),
+                    reorgs=row.reorgs + 1,
+                    status=TxStatus.MINED if self.confirmations else row.status,
+                )
+            else:
+                log.warning("chain write dropped by a reorg; re-sending", id=row.id)
+                await self._mark(
+                    row,
+                    status=TxStatus.SENT,
+                    block_number=None,
+                    block_hash=None,
+                    confirmed_at=None,
+                    mined_at=None,
+                    reorgs=row.reorgs + 1,
+                    # Re-broadcast at once (the stuck timer starts again).
+                    sent_at=datetime.now(UTC),
+                )
+            dropped = True
+        return dropped
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    async def _mark(
+        self, row: ChainTransaction, *, expect: TxStatus | None = None, **changes: Any
+    ) -> ChainTransaction:
         async with self.db.unit_of_work() as session:
-            fresh = await session.get(ChainTransaction, row.id)
+            if expect is not None:
+                result = await session.exec(
+                    update(ChainTransaction)
+                    .where(
+                        col(ChainTransaction.id) == row.id,
+                        col(ChainTransaction.status) == expect,
+                        col(ChainTransaction.attempts) == row.attempts,
+                    )
+                    .values(**changes)
+                )
+                if result.rowcount != 1:
+                    raise NotLeaderError(f"outbox row {row.id} was changed by another writer")
+            fresh = await session.get(ChainTransaction, row.id, populate_existing=True)
             assert fresh is not None
-            for name, value in changes.items():
-                setattr(fresh, name, value)
-            session.add(fresh)
+            if expect is None:
+                for name, value in changes.items():
+                    setattr(fresh, name, value)
+                session.add(fresh)
         return fresh
 
 
 async def replay_confirmed(db: Database, chain: ChainClient) -> int:
-    """Rebuild a fresh embedded chain: resend every confirmed write in its original order."""
+    """Rebuild a fresh embedded chain: resend every landed write in its original order.
+
+    The rows are updated to the replayed transactions (hash, block, raw bytes), so the reorg
+    check sees them where they are now.
+    """
     async with db.read_only() as session:
         rows = list(
             await session.exec(
                 select(ChainTransaction)
-                .where(ChainTransaction.status == TxStatus.CONFIRMED)
+                .where(col(ChainTransaction.status).in_(LANDED_STATUSES))
                 .order_by(col(ChainTransaction.id))
             )
         )
+    replayed: dict[int, dict[str, Any]] = {}
     for row in rows:
         function = chain.contract(row.contract).get_function_by_name(row.function)(*row.args)
         tx = await function.build_transaction(await chain.transaction_defaults(row.sender))
-        receipt = await chain.send_signed(tx)
+        tx["gas"] = int(tx["gas"] * 1.2) + 10_000
+        raw = chain.sign(tx)
+        tx_hash = await chain.w3.eth.send_raw_transaction(raw)
+        receipt = await chain.w3.eth.wait_for_transaction_receipt(tx_hash)
         if int(receipt["status"]) != 1:
             raise RuntimeError(f"replay of chain write {row.id} reverted")
+        assert row.id is not None
+        replayed[row.id] = {
+            "nonce": int(tx["nonce"]),
+            "tx_hash": tx_hash.to_0x_hex(),
+            "tried_hashes": [tx_hash.to_0x_hex()],
+            "raw_tx": raw.to_0x_hex(),
+            "block_number": int(receipt["blockNumber"]),
+            "block_hash": receipt["blockHash"].to_0x_hex(),
+        }
     async with db.unit_of_work() as session:
+        for row_id, values in replayed.items():
+            await session.exec(
+                update(ChainTransaction).where(col(ChainTransaction.id) == row_id).values(**values)
+            )
         # Writes signed for the previous (now vanished) chain are signed afresh.
-        stale = await session.exec(
-            select(ChainTransaction).where(ChainTransaction.status == TxStatus.SENT)
+        await session.exec(
+            update(ChainTransaction)
+            .where(col(ChainTransaction.status) == TxStatus.SENT)
+            .values(status=TxStatus.PENDING, nonce=None, raw_tx=None, tx_hash=None)
         )
-        for row in stale:
-            row.status = TxStatus.PENDING
-            session.add(row)
     return len(rows)

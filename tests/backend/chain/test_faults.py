@@ -1,0 +1,167 @@
+"""Faults on anvil: stuck transactions, reorgs, a node stopped mid-batch and restarted."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+from eth_typing import HexStr
+
+from backend.chain.errors import NodeUnavailableError
+from backend.chain.models import TxStatus
+from contracts.status import status_digest
+from tests.backend.chain.conftest import Stack, new_list_id, open_stack
+from tests.backend.chain.test_outbox import SHAPE, publish_args
+from tests.services import anvil_node, free_port
+
+pytestmark = pytest.mark.anvil
+
+
+async def test_a_stuck_transaction_is_replaced_with_higher_fees(anvil_stack: Stack) -> None:
+    stack = anvil_stack
+    _, list_id = new_list_id()
+    row_id = await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+    await stack.rpc("evm_setAutomine", False)
+    writer = stack.writer(stuck_after_s=3600)
+    await writer.step()
+    sent = await stack.row(row_id)
+    assert sent.status == TxStatus.SENT
+    await writer.step()  # not stuck yet: re-broadcast only
+    assert (await stack.row(row_id)).tried_hashes == sent.tried_hashes
+
+    writer.stuck_after_s = 0
+    await writer.step()
+    bumped = await stack.row(row_id)
+    assert bumped.status == TxStatus.SENT
+    assert len(bumped.tried_hashes) == 2
+    assert bumped.nonce == sent.nonce
+    assert sent.max_fee_per_gas
+    assert bumped.max_fee_per_gas
+    assert sent.max_priority_fee_per_gas
+    assert bumped.max_priority_fee_per_gas
+    assert bumped.max_fee_per_gas * 10 >= sent.max_fee_per_gas * 11
+    assert bumped.max_priority_fee_per_gas * 10 >= sent.max_priority_fee_per_gas * 11
+
+    await stack.rpc("evm_mine")
+    await writer.step()
+    mined = await stack.row(row_id)
+    assert mined.status == TxStatus.CONFIRMED
+    assert mined.tx_hash == bumped.tried_hashes[-1]
+    assert (await stack.latest(stack.relayer, list_id))[0] == 0
+
+
+async def test_whichever_tried_hash_mines_settles_the_row(anvil_stack: Stack) -> None:
+    stack = anvil_stack
+    _, list_id = new_list_id()
+    row_id = await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+    await stack.rpc("evm_setAutomine", False)
+    writer = stack.writer(stuck_after_s=3600)
+    await writer.step()
+    original = await stack.row(row_id)
+    assert original.raw_tx is not None
+    writer.stuck_after_s = 0
+    await writer.step()
+    replacement = await stack.row(row_id)
+    writer.stuck_after_s = 3600
+    # The replacement leaves the pool and the original comes back (another node kept it).
+    await stack.rpc("anvil_dropTransaction", replacement.tried_hashes[-1])
+    await stack.chain.w3.eth.send_raw_transaction(HexStr(original.raw_tx))
+    await stack.rpc("evm_mine")
+    await writer.step()
+    settled = await stack.row(row_id)
+    assert settled.status == TxStatus.CONFIRMED
+    assert settled.tx_hash == original.tried_hashes[0]
+    assert settled.raw_tx == original.raw_tx  # kept for a re-send after a reorg
+
+
+@pytest.mark.parametrize("fork", ["revert", "reorg"])
+async def test_a_publish_dropped_by_a_reorg_is_sent_again(anvil_stack: Stack, fork: str) -> None:
+    stack = anvil_stack
+    _, list_id = new_list_id()
+    values = bytearray(SHAPE.length)
+    await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+    writer = stack.writer()
+    await writer.drain_once()
+    snapshot = await stack.rpc("evm_snapshot")
+    publish = await stack.enqueue(
+        "publishChanges", *publish_args(stack.relayer, list_id, 1, values, {42: 1})
+    )
+    await writer.drain_once()
+    mined = await stack.row(publish)
+    assert mined.status == TxStatus.CONFIRMED
+    assert (await stack.latest(stack.relayer, list_id))[0] == 1
+
+    if fork == "revert":
+        await stack.rpc("evm_revert", snapshot)
+    else:
+        await stack.rpc("anvil_reorg", 1, [])  # the last block is replaced by an empty one
+    assert (await stack.latest(stack.relayer, list_id))[0] == 0
+
+    await writer.drain_once()
+    again = await stack.row(publish)
+    assert again.status == TxStatus.CONFIRMED
+    assert again.reorgs == 1
+    assert again.tx_hash == mined.tx_hash  # the same signed bytes, re-broadcast
+    assert await stack.latest(stack.relayer, list_id) == (
+        1,
+        status_digest(list_id, 1, SHAPE, bytes(values)),
+    )
+    rows = await stack.rows()
+    assert [r.status for r in rows] == [TxStatus.CONFIRMED] * 2
+
+
+async def test_node_stopped_mid_batch_loses_and_doubles_nothing(
+    tmp_path: Path, valkey_url: str
+) -> None:
+    state = tmp_path / "anvil-state.json"
+    port = free_port()
+    _, list_id = new_list_id()
+    values = bytearray(SHAPE.length)
+    node: AbstractContextManager[str] | None = anvil_node(state_file=state, port=port)
+    assert node is not None
+    url = node.__enter__()
+    try:
+        async with open_stack(tmp_path, valkey_url, url, "anvil") as stack:
+            await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+            for version in range(1, 5):
+                await stack.enqueue(
+                    "publishChanges",
+                    *publish_args(stack.relayer, list_id, version, values, {version * 11: 1}),
+                )
+            writer = stack.writer(stuck_after_s=3600)
+            nonce_before = await stack.chain.w3.eth.get_transaction_count(
+                stack.chain.relayer.address
+            )
+            await writer.step()  # createList sent and mined
+            await writer.step()  # recorded; version 1 sent and mined
+            await stack.rpc("evm_setAutomine", False)
+            await writer.step()  # version 1 recorded; version 2 sent, waits in the pool
+            rows = await stack.rows()
+            assert [r.status for r in rows][:3] == [
+                TxStatus.CONFIRMED,
+                TxStatus.CONFIRMED,
+                TxStatus.SENT,
+            ]
+            node.__exit__(None, None, None)  # anvil writes its chain (not its pool) to FILE
+            node = None
+            with pytest.raises(NodeUnavailableError):
+                await writer.step()
+            node = anvil_node(state_file=state, port=port)
+            node.__enter__()
+            await writer.drain_once()
+            rows = await stack.rows()
+            assert [r.status for r in rows] == [TxStatus.CONFIRMED] * 5
+            assert all(r.attempts == 1 for r in rows)
+            assert await stack.latest(stack.relayer, list_id) == (
+                4,
+                status_digest(list_id, 4, SHAPE, bytes(values)),
+            )
+            # One transaction per row: nothing doubled.
+            nonce_after = await stack.chain.w3.eth.get_transaction_count(
+                stack.chain.relayer.address
+            )
+            assert nonce_after - nonce_before == 5
+    finally:
+        if node is not None:
+            node.__exit__(None, None, None)
