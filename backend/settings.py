@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     chain_rpc_url: str | None = None
     chain_id: int | None = None
+    # The city's IssuerRegistry root when the city holds its key outside the platform
+    # (production); unset, the platform keeps a `city-root` account in its chain key store.
+    chain_city_root: str | None = None
     public_base_url: str | None = None
     environment: Environment = Environment.DEVELOPMENT
     keystore_passphrase: SecretStr = SecretStr(DEFAULT_KEYSTORE_PASSPHRASE)
