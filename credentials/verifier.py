@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from credentials import dataintegrity as di
-from credentials import jose
+from credentials import jose, sdjwt
 from credentials.caching import SharedCache, text_key
 from credentials.did import DidResolver, DocumentFetcher, VerificationMethod
 from credentials.errors import CredentialError, DataModelError, ErrorCode
@@ -99,6 +99,8 @@ class VerificationResult:
     checks: tuple[Check, ...]
     snapshot_age_s: float | None = None
     credential_results: tuple[VerificationResult, ...] = ()
+    claims: dict[str, Any] | None = None
+    """For an SD-JWT VC: the disclosed claims (after every disclosure checked)."""
 
     @property
     def undetermined(self) -> bool:
@@ -130,6 +132,8 @@ class VerificationPolicy:
     require_present_status: bool = True
     status_list_issuer_must_match: bool = True
     """Require the status list credential to be issued by the credential's issuer."""
+    require_key_binding: bool = True
+    """SD-JWT VCs must carry a key-binding JWT (nonce = ``challenge``, aud = ``domain``)."""
     clock_skew_s: float = 0.0
 
     def with_required(self, *names: str) -> VerificationPolicy:
@@ -262,6 +266,8 @@ class Verifier:
         """
         now = at or self._clock()
         pol = policy or self.policy
+        if isinstance(document, str) and "~" in document:
+            return await self._verify_sd_jwt(document, challenge, domain, now, pol)
         token = document if isinstance(document, str) else jose.unwrap_enveloped(document)
         if token is not None:
             return await self._verify_jwt_credential(token, now, pol)
@@ -290,6 +296,103 @@ class Verifier:
         return VerificationResult(verified, tuple(checks), self._age(now))
 
     # ------------------------------------------------------------------ credential
+
+    async def _verify_sd_jwt(
+        self,
+        token: str,
+        nonce: str | None,
+        aud: str | None,
+        now: datetime,
+        policy: VerificationPolicy,
+    ) -> VerificationResult:
+        outcome = _Outcome()
+        required = set(policy.required) | {"disclosures"}
+        if policy.require_key_binding:
+            required.add("key_binding")
+        try:
+            _parts, header, payload = sdjwt.parse_issuer_jwt(token)
+        except CredentialError as exc:
+            outcome.add(CheckName.SIGNATURE, CheckStatus.FAIL, exc.message)
+            outcome.add("disclosures", CheckStatus.SKIPPED, "not parsed")
+            outcome.add("key_binding", CheckStatus.SKIPPED, "not parsed")
+            return self._finish(outcome, policy, required, now)
+        issuer = payload.get("iss")
+        vct = payload.get("vct")
+        if isinstance(issuer, str) and isinstance(vct, str):
+            outcome.add(CheckName.SCHEMA, CheckStatus.PASS, f"SD-JWT VC of type {vct}")
+        else:
+            outcome.add(CheckName.SCHEMA, CheckStatus.FAIL, "iss and vct must be strings")
+        kid = header.get("kid")
+        signature = await self._sd_jwt_signature(token, kid, issuer)
+        outcome.add(CheckName.SIGNATURE, *signature)
+        self._check_jwt_times(payload, now, outcome, policy)
+        if isinstance(issuer, str) and isinstance(vct, str):
+            await self._check_accreditation({"type": [vct]}, issuer, now, outcome, policy)
+        if "status" in payload:
+            name = CheckName.STATUS_REVOCATION
+            required.add(name)
+            outcome.add(name, CheckStatus.UNKNOWN, "IETF Token Status List is not checked yet")
+        processed = sdjwt.process_disclosures(
+            token,
+            nonce=nonce,
+            aud=aud,
+            now=now.timestamp(),
+            require_key_binding=policy.require_key_binding,
+        )
+        outcome.add(
+            "disclosures",
+            CheckStatus.PASS if processed.disclosures_ok else CheckStatus.FAIL,
+            processed.disclosures_reason,
+        )
+        outcome.add("key_binding", CheckStatus(processed.key_binding), processed.key_binding_reason)
+        if CheckName.CHAIN_CONSISTENCY not in outcome.checks:
+            outcome.add(CheckName.CHAIN_CONSISTENCY, CheckStatus.SKIPPED, "no status list read")
+        result = self._finish(outcome, policy, required, now)
+        claims = processed.claims if processed.disclosures_ok else None
+        return replace(result, claims=claims)
+
+    async def _sd_jwt_signature(self, token: str, kid: Any, issuer: Any) -> tuple[CheckStatus, str]:
+        if not isinstance(kid, str) or "#" not in kid:
+            return CheckStatus.FAIL, "kid must be a DID URL"
+        if not isinstance(issuer, str) or kid.split("#", 1)[0] != issuer:
+            return CheckStatus.FAIL, f"kid {kid} is not controlled by iss {issuer}"
+        try:
+            method = await self._resolver.verification_method(kid)
+        except CredentialError as exc:
+            if exc.code is ErrorCode.DID_RESOLUTION_FAILED:
+                return CheckStatus.UNKNOWN, f"cannot resolve {kid}: {exc.message}"
+            return CheckStatus.FAIL, exc.message
+        if "assertionMethod" not in method.relationships:
+            return CheckStatus.FAIL, f"{kid} is not authorised for assertionMethod"
+        if sdjwt.check_issuer_signature(token, method.public_key):
+            return CheckStatus.PASS, "dc+sd-jwt issuer signature valid"
+        return CheckStatus.FAIL, "dc+sd-jwt issuer signature does not match"
+
+    def _check_jwt_times(
+        self,
+        payload: Mapping[str, Any],
+        now: datetime,
+        outcome: _Outcome,
+        policy: VerificationPolicy,
+    ) -> None:
+        name = CheckName.VALIDITY_PERIOD
+        if name not in policy.required:
+            outcome.add(name, CheckStatus.SKIPPED, "not required by policy")
+            return
+        stamp = now.timestamp()
+        skew = policy.clock_skew_s
+        for claim in ("iat", "nbf", "exp"):
+            value = payload.get(claim)
+            if value is not None and not isinstance(value, int | float):
+                outcome.add(name, CheckStatus.FAIL, f"{claim} must be a number")
+                return
+        nbf, exp = payload.get("nbf"), payload.get("exp")
+        if isinstance(nbf, int | float) and nbf - stamp > skew:
+            outcome.add(name, CheckStatus.FAIL, "not valid yet (nbf)")
+        elif isinstance(exp, int | float) and stamp - exp > skew:
+            outcome.add(name, CheckStatus.FAIL, "expired (exp)")
+        else:
+            outcome.add(name, CheckStatus.PASS, "within the validity period")
 
     async def _verify_jwt_credential(
         self, token: str, now: datetime, policy: VerificationPolicy
