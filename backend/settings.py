@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     # Size of each Bitstring status list (entries); the spec asks for at least 131,072.
     status_list_size: int = Field(default=131_072, ge=131_072)
 
+    # Drivers' sessions (backend.auth): lifetimes of access and refresh tokens, of a
+    # role-credential session and of a presentation challenge (seconds).
+    access_token_ttl_s: int = Field(default=900, ge=30)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    role_session_ttl_s: int = Field(default=600, ge=30)
+    challenge_ttl_s: int = Field(default=300, ge=10)
+    # An external OpenID Connect issuer whose access tokens are trusted for drivers (unset:
+    # none). The JWKS URL defaults to `<issuer>/.well-known/jwks.json`.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks_cache_s: int = Field(default=600, ge=0)
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:

@@ -1,0 +1,1 @@
+"""Drivers' data protection: consent per organisation and data group, export, erasure."""
