@@ -4,7 +4,8 @@ verify every disclosure and the key-binding JWT.
 Scope: selectively disclosable *object properties* (at any depth); array elements are
 always disclosed as issued. ``_sd_alg`` is ``sha-256``. Signatures go through the
 :class:`~credentials.keys.Signer` protocol (ES256 / ES384 / EdDSA pinned by key type).
-The Token Status List (``status.status_list``) is carried but not checked yet.
+A ``status`` claim (IETF Token Status List reference) is checked by the verifier
+(:mod:`credentials.tokenstatus`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from credentials import dataintegrity as di
-from credentials import jose, sdjwt
+from credentials import jose, sdjwt, tokenstatus
 from credentials.caching import SharedCache, text_key
 from credentials.did import DidResolver, DocumentFetcher, VerificationMethod
 from credentials.errors import CredentialError, DataModelError, ErrorCode
@@ -187,7 +187,7 @@ class AgedSource(Protocol):
 @dataclass(slots=True)
 class _StatusListCacheEntry:
     expires: float
-    credential: dict[str, Any]
+    credential: Any  # a status list credential (dict) or a statuslist+jwt (str)
 
 
 @dataclass(slots=True)
@@ -329,9 +329,14 @@ class Verifier:
         if isinstance(issuer, str) and isinstance(vct, str):
             await self._check_accreditation({"type": [vct]}, issuer, now, outcome, policy)
         if "status" in payload:
-            name = CheckName.STATUS_REVOCATION
-            required.add(name)
-            outcome.add(name, CheckStatus.UNKNOWN, "IETF Token Status List is not checked yet")
+            await self._check_token_status(
+                payload["status"],
+                issuer if isinstance(issuer, str) else None,
+                now=now,
+                outcome=outcome,
+                policy=policy,
+                required=required,
+            )
         processed = sdjwt.process_disclosures(
             token,
             nonce=nonce,
@@ -350,6 +355,90 @@ class Verifier:
         result = self._finish(outcome, policy, required, now)
         claims = processed.claims if processed.disclosures_ok else None
         return replace(result, claims=claims)
+
+    async def _check_token_status(
+        self,
+        status: Any,
+        issuer: str | None,
+        *,
+        now: datetime,
+        outcome: _Outcome,
+        policy: VerificationPolicy,
+        required: set[str],
+    ) -> None:
+        revocation, suspension = CheckName.STATUS_REVOCATION, CheckName.STATUS_SUSPENSION
+        if policy.require_present_status:
+            required.update((revocation, suspension))
+
+        def both(status_value: CheckStatus, reason: str) -> None:
+            outcome.add(revocation, status_value, reason)
+            outcome.add(suspension, status_value, reason)
+
+        try:
+            uri, index = tokenstatus.parse_reference(status)
+        except CredentialError as exc:
+            both(CheckStatus.FAIL, f"malformed status claim: {exc.message}")
+            return
+        try:
+            cached = await self._load_status_list(uri)
+            token = tokenstatus.parse_status_list_token(cached.credential)
+        except CredentialError as exc:
+            both(CheckStatus.UNKNOWN, f"status list token {uri} unavailable: {exc.message}")
+            return
+        if token.payload.get("sub") != uri:
+            both(CheckStatus.FAIL, f"status list token sub is not {uri}")
+            return
+        signer_did = token.kid.split("#", 1)[0]
+        if policy.status_list_issuer_must_match and signer_did != issuer:
+            both(CheckStatus.FAIL, f"status list token signed by {signer_did}, not {issuer}")
+            return
+        exp = token.payload.get("exp")
+        if isinstance(exp, int | float) and exp < now.timestamp() - policy.clock_skew_s:
+            both(CheckStatus.UNKNOWN, "status list token expired")
+            return
+        integrity = await self._token_integrity(token, str(cached.credential))
+        if integrity is not None:
+            both(*integrity)
+            return
+        try:
+            value = token.status_list().get(index)
+        except CredentialError as exc:
+            both(CheckStatus.FAIL, exc.message)
+            return
+        if value == tokenstatus.INVALID:
+            outcome.add(revocation, CheckStatus.FAIL, "status 0x1: invalid (revoked)")
+            outcome.add(suspension, CheckStatus.PASS, "not suspended")
+        elif value == tokenstatus.SUSPENDED:
+            outcome.add(revocation, CheckStatus.PASS, "not revoked")
+            outcome.add(suspension, CheckStatus.FAIL, "status 0x2: suspended")
+        else:
+            both(CheckStatus.PASS, "valid" if value == tokenstatus.VALID else "not revoked")
+            if value != tokenstatus.VALID:
+                outcome.add(CheckName.STATUS_MESSAGE, CheckStatus.PASS, f"status {hex(value)}")
+
+    async def _token_integrity(
+        self, token: tokenstatus.StatusListToken, text: str
+    ) -> tuple[CheckStatus, str] | None:
+        key = text_key(text)
+        mono = time.monotonic()
+        hit: tuple[float, tuple[CheckStatus, str] | None] | None = self._integrity.get(key)
+        if hit is not None and hit[0] > mono:
+            return hit[1]
+        try:
+            method = await self._resolver.verification_method(token.kid)
+        except CredentialError as exc:
+            if exc.code is ErrorCode.DID_RESOLUTION_FAILED:
+                return CheckStatus.UNKNOWN, f"cannot resolve {token.kid}: {exc.message}"
+            result: tuple[CheckStatus, str] | None = (CheckStatus.FAIL, exc.message)
+        else:
+            if "assertionMethod" not in method.relationships:
+                result = (CheckStatus.FAIL, f"{token.kid} is not authorised for assertionMethod")
+            elif not token.verify_signature(method.public_key):
+                result = (CheckStatus.FAIL, "status list token signature does not match")
+            else:
+                result = None
+        self._integrity.put(key, (mono + self._integrity_ttl, result))
+        return result
 
     async def _sd_jwt_signature(self, token: str, kid: Any, issuer: Any) -> tuple[CheckStatus, str]:
         if not isinstance(kid, str) or "#" not in kid:
@@ -644,8 +733,8 @@ class Verifier:
         if self._status_fetcher is None:
             raise CredentialError("no status list source", code=ErrorCode.STATUS_LIST_ERROR)
         credential = await self._status_fetcher(url)
-        if not isinstance(credential, dict):
-            raise CredentialError(f"{url} did not return a JSON object")
+        if not isinstance(credential, dict | str):
+            raise CredentialError(f"{url} did not return a status list")
         entry = _StatusListCacheEntry(mono + self._status_ttl, credential)
         self._status_cache[url] = entry
         return entry
@@ -672,6 +761,9 @@ class Verifier:
             outcome.add(name, CheckStatus.UNKNOWN, f"status list {url} unavailable: {exc.message}")
             return
         list_credential = cached.credential
+        if not isinstance(list_credential, dict):
+            outcome.add(name, CheckStatus.FAIL, f"{url} is not a status list credential")
+            return
         problem = await self._status_list_problem(cached, url, issuer, now, policy)
         if problem is not None:
             outcome.add(name, *problem)

@@ -7,10 +7,16 @@ from typing import Any
 
 import pytest
 
+from credentials.did import did_key_from_public_key, did_key_vm_id
 from credentials.errors import ProofError
 from credentials.keys import KeyPair
 from credentials.multiformats import b64url_encode
 from credentials.sdjwt import issue_sd_jwt_vc, present_sd_jwt, split_sd_jwt
+from credentials.tokenstatus import (
+    TokenStatusList,
+    issue_status_list_token,
+    status_reference,
+)
 from credentials.verifier import CheckStatus, VerificationPolicy, VerificationResult, Verifier
 from tests.credentials.conftest import Org
 
@@ -182,14 +188,69 @@ async def test_forged_issuer_signature_or_foreign_kid_fail(
         issue_sd_jwt_vc(CLAIMS, outsider.with_key_id("did:key:x#x"), vct=VCT, issuer=acme.did)
 
 
-async def test_status_claim_is_unknown_until_token_status_lists_exist(
+STATUS_URI = "http://localhost:8000/orgs/acme/token-status/1"
+
+
+def _publish_token_list(org: Org, values: dict[int, int]) -> None:
+    status_list = TokenStatusList(size=1024, bits=2)
+    for index, value in values.items():
+        status_list.set(index, value)
+    token = issue_status_list_token(status_list, org.store.signer(org.key_id), uri=STATUS_URI)
+    org.fetcher.put(STATUS_URI, token)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (0, CheckStatus.PASS, CheckStatus.PASS),
+        (1, CheckStatus.FAIL, CheckStatus.PASS),
+        (2, CheckStatus.PASS, CheckStatus.FAIL),
+        (3, CheckStatus.PASS, CheckStatus.PASS),
+    ],
+    ids=["valid", "invalid", "suspended", "application-specific"],
+)
+async def test_token_status_list_decides_the_status_checks(
+    acme: Org,
+    verifier: Verifier,
+    holder: KeyPair,
+    case: tuple[int, CheckStatus, CheckStatus],
+) -> None:
+    value, revocation, suspension = case
+    _publish_token_list(acme, {7: value})
+    token = _issue(acme, holder, status=status_reference(STATUS_URI, 7))
+    result = await verifier.verify(_present(token, holder), challenge=NONCE, domain=AUD)
+    assert _status(result, "status_revocation") is revocation
+    assert _status(result, "status_suspension") is suspension
+    assert result.verified is (value in (0, 3))
+
+
+async def test_revocation_after_issue_fails(acme: Org, verifier: Verifier, holder: KeyPair) -> None:
+    _publish_token_list(acme, {})
+    token = _issue(acme, holder, status=status_reference(STATUS_URI, 9))
+    presentation = _present(token, holder)
+    assert (await verifier.verify(presentation, challenge=NONCE, domain=AUD)).verified
+    _publish_token_list(acme, {9: 1})
+    verifier.invalidate_status_list(STATUS_URI)
+    result = await verifier.verify(presentation, challenge=NONCE, domain=AUD)
+    assert _status(result, "status_revocation") is CheckStatus.FAIL
+
+
+async def test_unavailable_or_foreign_status_token(
     acme: Org, verifier: Verifier, holder: KeyPair
 ) -> None:
-    token = _issue(acme, holder, status={"status_list": {"idx": 7, "uri": "https://x/1"}})
-    result = await verifier.verify(_present(token, holder), challenge=NONCE, domain=AUD)
-    assert _status(result, "status_revocation") is CheckStatus.UNKNOWN
-    assert not result.verified
-    assert result.undetermined
+    token = _issue(acme, holder, status=status_reference(STATUS_URI, 1))
+    presentation = _present(token, holder)
+    missing = await verifier.verify(presentation, challenge=NONCE, domain=AUD)
+    assert _status(missing, "status_revocation") is CheckStatus.UNKNOWN
+    assert missing.undetermined
+    outsider = KeyPair.generate("P-256")
+    did = did_key_from_public_key(outsider.public)
+    foreign = issue_status_list_token(
+        TokenStatusList(1024), outsider.with_key_id(did_key_vm_id(did)), uri=STATUS_URI
+    )
+    acme.fetcher.put(STATUS_URI, foreign)
+    result = await verifier.verify(presentation, challenge=NONCE, domain=AUD)
+    assert _status(result, "status_revocation") is CheckStatus.FAIL
 
 
 @pytest.mark.parametrize("token", ["~", "a~", "a.b.c~", "e30.e30.e30~~"])
