@@ -45,7 +45,8 @@ def test_changed_parameters_ask_for_a_rehash() -> None:
     stronger = PasswordHashing(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
     check = stronger.verify(old, PASSWORD)
     assert check.ok
-    assert check.new_hash is not None and "t=2" in check.new_hash
+    assert check.new_hash is not None
+    assert "t=2" in check.new_hash
     assert stronger.verify(check.new_hash, PASSWORD).new_hash is None
 
 
@@ -81,9 +82,7 @@ async def _cleanup_phone(db: Database, driver_id: str) -> None:
         session.add(row)
 
 
-async def test_login_failures_are_indistinguishable(
-    auth: AuthServices, auth_db: Database
-) -> None:
+async def test_login_failures_are_indistinguishable(auth: AuthServices, auth_db: Database) -> None:
     email = unique_email()
     await _sign_up(auth, auth_db, email)
     messages = set()
@@ -110,7 +109,8 @@ async def test_login_rehashes_an_outdated_hash(auth: AuthServices, auth_db: Data
         await auth.drivers.login(session, email, PASSWORD)
     async with auth_db.read_only() as session:
         row = await session.get(Driver, driver.id)
-    assert row is not None and row.password_hash is not None
+    assert row is not None
+    assert row.password_hash is not None
     assert "m=1024" in row.password_hash
 
 
@@ -186,9 +186,7 @@ async def test_logout_stops_access_and_refresh_tokens_at_once(
     assert (await auth.resolver.resolve(kept.access_token)).is_driver
 
 
-async def test_logout_everywhere_stops_every_session(
-    auth: AuthServices, auth_db: Database
-) -> None:
+async def test_logout_everywhere_stops_every_session(auth: AuthServices, auth_db: Database) -> None:
     email = unique_email()
     driver = await _sign_up(auth, auth_db, email)
     pairs = []
