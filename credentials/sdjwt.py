@@ -426,4 +426,7 @@ def _check_key_binding(
     if problems:
         result.key_binding, result.key_binding_reason = "fail", "; ".join(problems)
     else:
-        result.key_binding, result.key_binding_reason = "pass", "bound to the holder's cnf key"
+        unchecked = [name for name, want in (("nonce", nonce), ("aud", aud)) if want is None]
+        note = f" ({' and '.join(unchecked)} not checked: none expected)" if unchecked else ""
+        result.key_binding = "pass"
+        result.key_binding_reason = "bound to the holder's cnf key" + note
