@@ -259,10 +259,14 @@ class Verifier:
         at: datetime | None = None,
         policy: VerificationPolicy | None = None,
     ) -> VerificationResult:
-        """Verify a credential or a presentation (chosen by its ``type``).
+        """Verify a credential or a presentation.
 
-        ``challenge`` / ``domain`` are what the verifier expects in a presentation's proof.
-        ``at`` is the verification time (default: now).
+        ``document`` is a JSON-LD credential or presentation (object, chosen by its
+        ``type``), a compact ``vc+jwt`` string or an ``EnvelopedVerifiableCredential``
+        carrying one, or an SD-JWT VC (a string containing ``~``). ``challenge`` /
+        ``domain`` are what the verifier expects in a presentation proof's challenge and
+        domain, and in an SD-JWT key-binding JWT's ``nonce`` and ``aud``. ``at`` is the
+        verification time (default: now).
         """
         now = at or self._clock()
         pol = policy or self.policy
