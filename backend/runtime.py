@@ -17,6 +17,7 @@ import structlog
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from backend.auth.service import AuthServices
 from backend.chain.accounts import ChainAccountStore
 from backend.chain.client import ChainClient
 from backend.chain.outbox import OutboxWriter, replay_confirmed
@@ -24,6 +25,7 @@ from backend.issuance.service import IssuanceService
 from backend.kit.db import Database
 from backend.kit.migrations import upgrade_database
 from backend.kit.redis import EmbeddedValkey, connect
+from backend.orgs.roles import Role
 from backend.platform import PlatformIdentity
 from backend.settings import DEFAULT_PORT, Settings
 
@@ -40,6 +42,8 @@ class Runtime:
     platform: PlatformIdentity
     issuance: IssuanceService
     embedded_valkey: EmbeddedValkey | None = None
+    # Drivers' sessions, token revocation, principal resolution (backend.auth.service).
+    auth: AuthServices | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -96,6 +100,14 @@ class Runtime:
             platform=platform,
             issuance=issuance,
             embedded_valkey=valkey,
+        )
+        runtime.auth = AuthServices.build(
+            settings,
+            db,
+            redis,
+            lambda slug, role: (
+                platform.did if role is Role.PLATFORM else platform.organisation_did(slug)
+            ),
         )
         if background:
             runtime._tasks.append(asyncio.create_task(outbox.run_forever(), name="outbox"))

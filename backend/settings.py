@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
     oidc_jwks_cache_s: int = Field(default=600, ge=0)
+    # DIDs whose role credentials (AccreditedInspectorCredential, LegitimateInterestCredential)
+    # are trusted: the city's. A JSON list, e.g. '["did:web:city.example"]'.
+    role_credential_issuers: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

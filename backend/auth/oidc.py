@@ -14,7 +14,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
+import httpx
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
@@ -26,6 +28,7 @@ ALLOWED_ALGORITHMS: Final = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 _LEEWAY_S: Final = 30.0
+_MAX_JWKS_BYTES: Final = 256 * 1024
 _MAX_TOKEN_LENGTH: Final = 16384
 
 
@@ -159,3 +162,26 @@ def peek_issuer(token: str) -> str | None:
 
 def _b64decode(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+async def fetch_jwks_over_http(url: str) -> Mapping[str, Any]:
+    """The default JWKS fetcher: HTTPS (plain HTTP only for localhost), a short timeout and a
+    size bound, no redirects (a JWKS that moves is a configuration change, not a hop)."""
+    parts = urlsplit(url)
+    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not local:
+        raise AuthUnavailableError("the JWKS URL must use HTTPS")
+    try:
+        async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client:
+            response = await client.get(url, headers={"accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise AuthUnavailableError(f"JWKS fetch failed: {type(exc).__name__}") from None
+    if response.status_code != 200 or len(response.content) > _MAX_JWKS_BYTES:
+        raise AuthUnavailableError(f"JWKS fetch answered {response.status_code}")
+    try:
+        document = response.json()
+    except ValueError:
+        raise AuthUnavailableError("the JWKS is not JSON") from None
+    if not isinstance(document, dict):
+        raise AuthUnavailableError("the JWKS is not a JSON object")
+    return document

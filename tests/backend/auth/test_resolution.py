@@ -13,7 +13,7 @@ import pytest
 from jwcrypto import jwk, jwt
 
 from backend.auth.errors import AuthUnavailableError, TokenExpiredError, TokenInvalidError
-from backend.auth.oidc import OidcVerifier
+from backend.auth.oidc import OidcVerifier, fetch_jwks_over_http
 from backend.auth.principal import ANONYMOUS, AuthMethod, PrincipalKind
 from backend.auth.service import AuthServices
 from backend.auth.tokens import TokenKind
@@ -201,3 +201,19 @@ async def test_jwks_rotation_refetches_once_and_an_unreachable_idp_fails_closed(
     idp.down = True
     with pytest.raises(AuthUnavailableError):
         await cold.verify(idp.token(0))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://id.example.org/jwks", "http://localhost.evil.example/jwks", "ftp://x/jwks"]
+)
+async def test_default_jwks_fetcher_refuses_plain_http_before_any_request(url: str) -> None:
+    with pytest.raises(AuthUnavailableError):
+        await fetch_jwks_over_http(url)
+
+
+def test_oidc_issuer_without_audience_is_a_configuration_error(
+    auth_settings: Settings, auth_db: Database, redis: Any
+) -> None:
+    settings = auth_settings.model_copy(update={"oidc_issuer": ISSUER})
+    with pytest.raises(ValueError, match="AUDIENCE"):
+        AuthServices.build(settings, auth_db, redis, org_did)
