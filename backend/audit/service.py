@@ -82,7 +82,9 @@ async def record(
     """Append one entry (in the caller's unit of work)."""
     await _lock_head(session)
     head = (
-        await session.exec(select(AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc()))
+        await session.exec(
+            select(AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc()).limit(1)
+        )
     ).first()
     # Microseconds only: what PostgreSQL and SQLite both store exactly, so the digest
     # recomputed from the stored row is the one written.

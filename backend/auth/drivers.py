@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -125,7 +126,13 @@ class DriverAuth:
                 # Deliberately not saying which identifier is taken.
                 raise AlreadyExistsError("an account with these details exists; log in instead")
         session.add(driver)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError:
+            # A concurrent sign-up with the same identifier won the race.
+            raise AlreadyExistsError(
+                "an account with these details exists; log in instead"
+            ) from None
         return driver
 
     async def login(self, session: AsyncSession, identifier: str, password: str) -> TokenPair:

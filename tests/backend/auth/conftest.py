@@ -1,4 +1,5 @@
-"""Auth tests run on a real database (migrated SQLite) and a real Valkey server, without the
+"""Auth tests run on the session's real database and Redis (SQLite and an embedded Valkey by
+default; PostgreSQL and Redis with `BPP_TEST_DATABASE_URL` / `BPP_TEST_REDIS_URL`), without the
 chain: nothing here needs it."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from backend.kit.db import Database
 from backend.kit.migrations import upgrade_database
 from backend.kit.redis import EmbeddedValkey, connect
 from backend.orgs.roles import Role
-from backend.settings import Settings
+from backend.settings import Settings, normalise_database_url
 
 HOST = "platform.example"
 
@@ -29,7 +30,11 @@ def org_did(slug: str, role: Role | None = None) -> str:
 
 
 @pytest.fixture(scope="session")
-def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def valkey_url(redis_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`BPP_TEST_REDIS_URL` when set, else an embedded Valkey of our own."""
+    if redis_url is not None:
+        yield redis_url
+        return
     server = EmbeddedValkey(tmp_path_factory.mktemp("auth-valkey"))
     try:
         yield server.start()
@@ -47,9 +52,9 @@ async def redis(valkey_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture(scope="session")
-async def auth_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
-    path: Path = tmp_path_factory.mktemp("auth-db") / "auth.sqlite3"
-    db = Database(f"sqlite+aiosqlite:///{path}")
+async def auth_db(database_url: str) -> AsyncIterator[Database]:
+    """The session's database (`BPP_TEST_DATABASE_URL`: PostgreSQL; else SQLite), migrated."""
+    db = Database(normalise_database_url(database_url))
     await upgrade_database(db.engine)
     try:
         yield db

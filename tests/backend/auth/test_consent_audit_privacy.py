@@ -46,6 +46,9 @@ from backend.passports.models import Battery
 from credentials.keys import KeyPair
 from tests.backend.auth.conftest import org_did, unique_email
 
+# Real database and Redis: repeated on PostgreSQL + Redis in CI.
+pytestmark = pytest.mark.integration
+
 PASSWORD = "correct horse battery"
 GROUP = "legitimate_interest.condition"
 INSPECTOR = Principal(

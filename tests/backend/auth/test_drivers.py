@@ -3,9 +3,12 @@ logout effective at once."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from argon2 import PasswordHasher
 
+from backend.auth.drivers import TokenPair
 from backend.auth.errors import (
     InvalidCredentialsError,
     RefreshTokenReusedError,
@@ -21,6 +24,9 @@ from backend.auth.tokens import AccessTokens, TokenKind
 from backend.kit.db import Database
 from backend.kit.errors import AlreadyExistsError, ErrorCode, InvalidInputError
 from tests.backend.auth.conftest import FAST_HASHER, unique_email
+
+# Real database and Redis: repeated on PostgreSQL + Redis in CI.
+pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery"
 
@@ -217,3 +223,27 @@ async def test_expired_refresh_token_is_refused(auth: AuthServices, auth_db: Dat
                 await auth.drivers.refresh(session, pair.refresh_token)
     finally:
         auth.tokens.clock = real_clock
+
+
+async def test_two_concurrent_refreshes_with_one_token_let_exactly_one_win(
+    auth: AuthServices, auth_db: Database
+) -> None:
+    email = unique_email()
+    await _sign_up(auth, auth_db, email)
+    async with auth_db.unit_of_work() as session:
+        pair = await auth.drivers.login(session, email, PASSWORD)
+
+    async def refresh() -> object:
+        try:
+            async with auth_db.unit_of_work() as session:
+                return await auth.drivers.refresh(session, pair.refresh_token)
+        except RefreshTokenReusedError as exc:
+            return exc
+
+    outcomes = await asyncio.gather(refresh(), refresh())
+    assert sum(isinstance(o, RefreshTokenReusedError) for o in outcomes) == 1
+    # The race counts as reuse: the family is revoked, the winner's tokens included.
+    winner = next(o for o in outcomes if not isinstance(o, RefreshTokenReusedError))
+    assert isinstance(winner, TokenPair)
+    with pytest.raises(TokenRevokedError):
+        await auth.resolver.resolve(winner.access_token)

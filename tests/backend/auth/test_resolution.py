@@ -23,6 +23,9 @@ from backend.orgs.service import create_api_key, get_or_create_organisation, rev
 from backend.settings import Settings
 from tests.backend.auth.conftest import org_did
 
+# Real database and Redis: repeated on PostgreSQL + Redis in CI.
+pytestmark = pytest.mark.integration
+
 ISSUER = "https://id.example.org"
 AUDIENCE = "bpp-mobile"
 
