@@ -30,7 +30,11 @@ pytestmark = pytest.mark.skipif(
     not READY, reason="node or tests/credentials/interop/node_modules missing (run npm ci there)"
 )
 
-SUITES = [("P-256", Cryptosuite.ECDSA_RDFC_2019), ("Ed25519", Cryptosuite.EDDSA_RDFC_2022)]
+SUITES = [
+    ("P-256", Cryptosuite.ECDSA_RDFC_2019),
+    ("P-384", Cryptosuite.ECDSA_RDFC_2019),
+    ("Ed25519", Cryptosuite.EDDSA_RDFC_2022),
+]
 
 
 def _node(*args: str) -> dict[str, Any]:
@@ -117,10 +121,21 @@ async def test_every_accepted_vcdm_fixture_we_issue_verifies_in_digitalbazaar(
     (tmp_path / "docs.json").write_text(json.dumps({did_url: acme.fetcher.documents()[did_url]}))
     (tmp_path / "vcs.json").write_text(json.dumps(issued))
     results = _node_list("verify-many", str(tmp_path / "docs.json"), str(tmp_path / "vcs.json"))
-    failures = [
-        (vc.get("id"), r) for vc, r in zip(issued, results, strict=True) if not r["verified"]
-    ]
-    assert failures == []
+    for vc, verdict in zip(issued, results, strict=True):
+        # Digital Bazaar runs RDFC-1.0 with SHA-384 inside for P-384 keys; the
+        # Recommendation's transformation is RDFC-1.0 (SHA-256). The two agree unless the
+        # blank nodes' labels depend on the hash: only then may the verdicts differ.
+        expected = algorithm != "P-384" or _same_labels_with_sha384(vc)
+        assert verdict["verified"] is expected, (vc.get("credentialSubject"), verdict)
+
+
+def _same_labels_with_sha384(vc: dict[str, Any]) -> bool:
+    from credentials import jsonld, rdfc
+
+    unsecured = {k: v for k, v in vc.items() if k != "proof"}
+    quads = jsonld.to_quads(unsecured)
+    sha256 = rdfc.canonicalize(quads).nquads
+    return sha256 == rdfc.canonicalize(quads, hash_algorithm="sha384").nquads
 
 
 def _node_list(*args: str) -> list[dict[str, Any]]:
