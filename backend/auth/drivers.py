@@ -30,6 +30,7 @@ from backend.auth.errors import (
 )
 from backend.auth.models import Driver, RefreshToken
 from backend.auth.passwords import PasswordHashing
+from backend.auth.principal import Principal
 from backend.auth.revocation import SessionRevocations
 from backend.auth.tokens import AccessTokens, TokenKind, derive_key
 from backend.kit.errors import AlreadyExistsError, InvalidInputError
@@ -232,9 +233,11 @@ class DriverAuth:
         row = await self._find(session, refresh_token)
         await self._revoke_family(session, row.family_id)
 
-    async def logout_session(self, session: AsyncSession, session_id: str) -> None:
-        """End a session by id (from the caller's access token)."""
-        await self._revoke_family(session, session_id)
+    async def logout_current(self, session: AsyncSession, principal: Principal) -> None:
+        """End the session the caller's access token belongs to."""
+        if not principal.is_driver or principal.session_id is None:
+            raise TokenInvalidError("not a driver's session")
+        await self._revoke_family(session, principal.session_id)
 
     async def logout_everywhere(self, session: AsyncSession, driver_id: str) -> None:
         await self.revocations.revoke_subject(driver_id)

@@ -18,11 +18,12 @@ from backend.auth.errors import (
 )
 from backend.auth.models import Driver
 from backend.auth.passwords import PasswordHashing
-from backend.auth.principal import AuthMethod, PrincipalKind
+from backend.auth.principal import AuthMethod, Principal, PrincipalKind
 from backend.auth.service import AuthServices
 from backend.auth.tokens import AccessTokens, TokenKind
 from backend.kit.db import Database
 from backend.kit.errors import AlreadyExistsError, ErrorCode, InvalidInputError
+from backend.orgs.roles import Role
 from tests.backend.auth.conftest import FAST_HASHER, unique_email
 
 # Real database and Redis: repeated on PostgreSQL + Redis in CI.
@@ -247,3 +248,24 @@ async def test_two_concurrent_refreshes_with_one_token_let_exactly_one_win(
     assert isinstance(winner, TokenPair)
     with pytest.raises(TokenRevokedError):
         await auth.resolver.resolve(winner.access_token)
+
+
+async def test_logout_current_ends_the_callers_session_only(
+    auth: AuthServices, auth_db: Database
+) -> None:
+    email = unique_email()
+    await _sign_up(auth, auth_db, email)
+    async with auth_db.unit_of_work() as session:
+        phone_app = await auth.drivers.login(session, email, PASSWORD)
+        tablet = await auth.drivers.login(session, email, PASSWORD)
+    caller = await auth.resolver.resolve(phone_app.access_token)
+    async with auth_db.unit_of_work() as session:
+        await auth.drivers.logout_current(session, caller)
+    with pytest.raises(TokenRevokedError):
+        await auth.resolver.resolve(phone_app.access_token)
+    assert (await auth.resolver.resolve(tablet.access_token)).is_driver
+    with pytest.raises(TokenInvalidError):
+        async with auth_db.unit_of_work() as session:
+            await auth.drivers.logout_current(
+                session, Principal(organisation_id=1, role=Role.PLATFORM)
+            )
