@@ -34,6 +34,14 @@ SUITES = [
     ("P-256", Cryptosuite.ECDSA_RDFC_2019),
     ("P-384", Cryptosuite.ECDSA_RDFC_2019),
     ("Ed25519", Cryptosuite.EDDSA_RDFC_2022),
+    ("P-256", Cryptosuite.ECDSA_JCS_2019),
+    ("Ed25519", Cryptosuite.EDDSA_JCS_2022),
+]
+THEIR_SUITES = [
+    Cryptosuite.ECDSA_RDFC_2019,
+    Cryptosuite.EDDSA_RDFC_2022,
+    Cryptosuite.ECDSA_JCS_2019,
+    Cryptosuite.EDDSA_JCS_2022,
 ]
 
 
@@ -80,7 +88,7 @@ def test_ours_verify_in_digitalbazaar(
     assert tampered["verified"] is False
 
 
-@pytest.mark.parametrize("suite", [s for _, s in SUITES], ids=str)
+@pytest.mark.parametrize("suite", THEIR_SUITES, ids=str)
 async def test_theirs_verify_here(acme: Org, tmp_path: Path, suite: Cryptosuite) -> None:
     unsigned = passport_credential(acme.did)
     del unsigned["issuer"]
@@ -125,8 +133,18 @@ async def test_every_accepted_vcdm_fixture_we_issue_verifies_in_digitalbazaar(
         # Digital Bazaar runs RDFC-1.0 with SHA-384 inside for P-384 keys; the
         # Recommendation's transformation is RDFC-1.0 (SHA-256). The two agree unless the
         # blank nodes' labels depend on the hash: only then may the verdicts differ.
-        expected = algorithm != "P-384" or _same_labels_with_sha384(vc)
+        # Their JCS suites compare @context items with === (by reference), so a proof
+        # whose @context holds an inline context object never matches the document's copy.
+        inline = any(isinstance(c, dict) for c in _as_list(vc["@context"]))
+        if suite.is_jcs:
+            expected = not inline
+        else:
+            expected = algorithm != "P-384" or _same_labels_with_sha384(vc)
         assert verdict["verified"] is expected, (vc.get("credentialSubject"), verdict)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _same_labels_with_sha384(vc: dict[str, Any]) -> bool:

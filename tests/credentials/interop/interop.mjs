@@ -1,7 +1,7 @@
 // Cross-checks credentials with Digital Bazaar's implementation (an independent one).
 //   node interop.mjs verify <documents.json> <credential.json>
 //   node interop.mjs verify-many <documents.json> <credentials.json>   (a JSON array)
-//   node interop.mjs issue <ecdsa-rdfc-2019|eddsa-rdfc-2022> <credential.json>
+//   node interop.mjs issue <ecdsa-rdfc-2019|eddsa-rdfc-2022|ecdsa-jcs-2019|eddsa-jcs-2022> <credential.json>
 // documents.json maps URL -> JSON (DID documents); contexts are read from the Python
 // package's bundled files, so nothing is fetched.
 import {readFileSync} from 'node:fs';
@@ -12,6 +12,8 @@ import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite as ecdsaRdfc2019} from '@digitalbazaar/ecdsa-rdfc-2019-cryptosuite';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
+import * as ecdsaJcs2019 from '@digitalbazaar/ecdsa-jcs-2019-cryptosuite';
+import * as eddsaJcs2022 from '@digitalbazaar/eddsa-jcs-2022-cryptosuite';
 import * as EcdsaMultikey from '@digitalbazaar/ecdsa-multikey';
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 
@@ -96,6 +98,8 @@ async function verifyOne(documents, credential) {
   const suite = [
     new DataIntegrityProof({cryptosuite: ecdsaRdfc2019}),
     new DataIntegrityProof({cryptosuite: eddsaRdfc2022}),
+    new DataIntegrityProof({cryptosuite: ecdsaJcs2019.createVerifyCryptosuite()}),
+    new DataIntegrityProof({cryptosuite: eddsaJcs2022.createVerifyCryptosuite()}),
   ];
   const result = await vc.verifyCredential({
     credential, suite, documentLoader: makeLoader(documents),
@@ -120,6 +124,12 @@ async function issue(suiteName, credentialFile) {
   } else if(suiteName === 'eddsa-rdfc-2022') {
     keyPair = await Ed25519Multikey.generate();
     cryptosuite = eddsaRdfc2022;
+  } else if(suiteName === 'ecdsa-jcs-2019') {
+    keyPair = await EcdsaMultikey.generate({curve: 'P-256'});
+    cryptosuite = ecdsaJcs2019.createSignCryptosuite();
+  } else if(suiteName === 'eddsa-jcs-2022') {
+    keyPair = await Ed25519Multikey.generate();
+    cryptosuite = eddsaJcs2022.createSignCryptosuite();
   } else {
     throw new Error(`unknown suite ${suiteName}`);
   }
