@@ -190,3 +190,15 @@ which the signing pipeline enforces because JSON-LD silently drops relative IRIs
 def all_property_terms() -> tuple[str, ...]:
     """Every property term of the context, in definition order."""
     return tuple(t.term for t in PASSPORT_TERMS.values()) + MEASUREMENT_TERMS + PLATFORM_TERMS
+
+
+VCT_BASE: Final = "https://w3id.org/battery-passport/vct/"
+"""Base of the SD-JWT VC ``vct`` values of the platform's credential types."""
+
+
+def vct_for(credential_type: str) -> str:
+    """The SD-JWT VC ``vct`` for one of :data:`CREDENTIAL_TYPES` (claims use the same
+    property names as the JSON-LD credentials)."""
+    if credential_type not in CREDENTIAL_TYPES:
+        raise ValueError(f"unknown credential type {credential_type!r}")
+    return VCT_BASE + credential_type

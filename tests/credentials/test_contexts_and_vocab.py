@@ -131,3 +131,14 @@ def test_battery_context_cannot_be_redefined_by_a_later_context() -> None:
     }
     with pytest.raises(JsonLdProcessingError):
         jsonld.expand(document)
+
+
+def test_vct_values_exist_for_every_credential_type() -> None:
+    from credentials.vocab import vct_for
+
+    assert vct_for("BatteryConditionCredential") == (
+        "https://w3id.org/battery-passport/vct/BatteryConditionCredential"
+    )
+    assert len({vct_for(t) for t in CREDENTIAL_TYPES}) == len(CREDENTIAL_TYPES)
+    with pytest.raises(ValueError, match="unknown credential type"):
+        vct_for("Passport")
