@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.auth.errors import TokenInvalidError, TokenRevokedError
 from backend.auth.models import Driver
@@ -22,9 +22,9 @@ from backend.auth.principal import ANONYMOUS, AuthMethod, Principal
 from backend.auth.revocation import SessionRevocations
 from backend.auth.tokens import ISSUER, AccessTokens, TokenKind
 from backend.kit.db import Database
-from backend.orgs.apikeys import parse_api_key
+from backend.orgs.apikeys import api_key_matches, parse_api_key
+from backend.orgs.models import ApiKey, Organisation
 from backend.orgs.roles import Role
-from backend.orgs.service import authenticate_api_key
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -75,18 +75,30 @@ class PrincipalResolver:
         raise TokenInvalidError("unrecognised bearer token")
 
     async def _api_key(self, token: str) -> Principal:
-        if parse_api_key(token) is None:
+        prefix = parse_api_key(token)
+        if prefix is None:
             raise TokenInvalidError("malformed API key")
+        # One joined query per request, no cache: a revoked key stops at the next request.
         async with self.db.read_only() as session:
-            principal = await authenticate_api_key(session, token, self.secret_key)
-        if principal.role is None or principal.organisation_slug is None:
+            found = (
+                await session.exec(
+                    select(ApiKey, Organisation)
+                    .join(Organisation, col(Organisation.id) == col(ApiKey.organisation_id))
+                    .where(ApiKey.prefix == prefix)
+                )
+            ).first()
+        if found is None:
             raise TokenInvalidError("unknown or revoked API key")
+        key, organisation = found
+        if key.revoked_at is not None or not api_key_matches(token, key.key_hash, self.secret_key):
+            raise TokenInvalidError("unknown or revoked API key")
+        role = Role(key.role)
         return Principal(
-            organisation_id=principal.organisation_id,
-            organisation_slug=principal.organisation_slug,
-            role=principal.role,
-            api_key_id=principal.api_key_id,
-            did=self.organisation_did(principal.organisation_slug, principal.role),
+            organisation_id=organisation.id,
+            organisation_slug=organisation.slug,
+            role=role,
+            api_key_id=key.id,
+            did=self.organisation_did(organisation.slug, role),
             auth_method=AuthMethod.API_KEY,
         )
 
