@@ -200,5 +200,7 @@ def vct_for(credential_type: str) -> str:
     """The SD-JWT VC ``vct`` for one of :data:`CREDENTIAL_TYPES` (claims use the same
     property names as the JSON-LD credentials)."""
     if credential_type not in CREDENTIAL_TYPES:
-        raise ValueError(f"unknown credential type {credential_type!r}")
+        from credentials.errors import DataModelError  # vocab stays import-light
+
+        raise DataModelError("vct.type", f"unknown credential type {credential_type!r}")
     return VCT_BASE + credential_type

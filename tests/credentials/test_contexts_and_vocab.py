@@ -140,5 +140,7 @@ def test_vct_values_exist_for_every_credential_type() -> None:
         "https://w3id.org/battery-passport/vct/BatteryConditionCredential"
     )
     assert len({vct_for(t) for t in CREDENTIAL_TYPES}) == len(CREDENTIAL_TYPES)
-    with pytest.raises(ValueError, match="unknown credential type"):
+    from credentials.errors import DataModelError
+
+    with pytest.raises(DataModelError, match="unknown credential type"):
         vct_for("Passport")
