@@ -210,6 +210,9 @@ def verification_methods(document: Mapping[str, Any]) -> dict[str, VerificationM
         except CredentialError:
             continue  # a method we cannot use must not hide the others
         controller = vm.get("controller", did)
+        if controller != did or not vm_id.startswith(did + "#"):
+            # a method controlled by (or named under) another DID must be resolved there
+            continue
         out[vm_id] = VerificationMethod(
             id=vm_id,
             type=str(vm.get("type", "")),

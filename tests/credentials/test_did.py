@@ -112,3 +112,24 @@ async def test_missing_method_is_not_found() -> None:
     with pytest.raises(DidError) as info:
         await resolver.verification_method(did + "#other")
     assert info.value.code is ErrorCode.VERIFICATION_METHOD_NOT_FOUND
+
+
+async def test_methods_of_another_controller_are_not_usable() -> None:
+    pair = KeyPair.generate("P-256")
+    did = "did:web:example.com"
+    document: dict[str, Any] = {
+        "id": did,
+        "verificationMethod": [
+            {
+                "id": did + "#k1",
+                "type": "Multikey",
+                "controller": "did:web:evil.example",
+                "publicKeyMultibase": pair.public_multikey,
+            }
+        ],
+        "assertionMethod": ["#k1"],
+    }
+    resolver = DidResolver(StaticDocumentFetcher({did_web_to_url(did): document}))
+    with pytest.raises(DidError) as info:
+        await resolver.verification_method(did + "#k1")
+    assert info.value.code is ErrorCode.VERIFICATION_METHOD_NOT_FOUND
