@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import structlog
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.audit.service import record
 from backend.auth.errors import (
     InvalidCredentialsError,
     RefreshTokenReusedError,
@@ -30,6 +32,7 @@ from backend.auth.errors import (
 )
 from backend.auth.models import Driver, RefreshToken
 from backend.auth.passwords import PasswordHashing
+from backend.auth.policy import Resource, ResourceKind
 from backend.auth.principal import Principal
 from backend.auth.revocation import SessionRevocations
 from backend.auth.tokens import AccessTokens, TokenKind, derive_key
@@ -40,6 +43,12 @@ _EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _PHONE: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 _PHONE_SEPARATORS: Final = re.compile(r"[\s\-().]")
 _REFRESH_PREFIX: Final = "bpprt_"
+
+log = structlog.get_logger("bpp.auth")
+
+
+def _driver_resource(driver_id: str) -> Resource:
+    return Resource(ResourceKind.DRIVER, id=driver_id, owner_id=driver_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +143,9 @@ class DriverAuth:
             raise AlreadyExistsError(
                 "an account with these details exists; log in instead"
             ) from None
+        await record(
+            session, Principal(driver_id=driver.id), "driver.sign_up", _driver_resource(driver.id)
+        )
         return driver
 
     async def login(self, session: AsyncSession, identifier: str, password: str) -> TokenPair:
@@ -147,11 +159,22 @@ class DriverAuth:
         stored = driver.password_hash if driver is not None else None
         check = self.passwords.verify(stored, password)
         if driver is None or not check.ok:
+            # No audit row (the failed request rolls back); a log line for rate limiting and
+            # alerting, without the identifier (personal data).
+            log.info("login refused", known_account=driver is not None)
             raise InvalidCredentialsError()
         if check.new_hash is not None:
             driver.password_hash = check.new_hash
             session.add(driver)
-        return await self._new_pair(session, driver.id, family_id=str(uuid.uuid4()))
+        pair = await self._new_pair(session, driver.id, family_id=str(uuid.uuid4()))
+        await record(
+            session,
+            Principal(driver_id=driver.id, session_id=pair.session_id),
+            "driver.login",
+            _driver_resource(driver.id),
+            details={"session": pair.session_id, "rehashed": check.new_hash is not None},
+        )
+        return pair
 
     async def issue_session(self, session: AsyncSession, driver_id: str) -> TokenPair:
         """A new session for a driver authenticated another way (e.g. OIDC)."""
@@ -203,6 +226,7 @@ class DriverAuth:
         row = await self._find(session, refresh_token)
         if row.used_at is not None:
             await self._revoke_family(session, row.family_id)
+            log.warning("refresh token reuse: session revoked", session=row.family_id)
             raise RefreshTokenReusedError("refresh token used twice: the session is revoked")
         if row.revoked_at is not None or await self.revocations.is_session_revoked(row.family_id):
             raise TokenRevokedError("this session was signed out")
@@ -217,6 +241,7 @@ class DriverAuth:
         )
         if result.rowcount != 1:
             await self._revoke_family(session, row.family_id)
+            log.warning("concurrent refresh: session revoked", session=row.family_id)
             raise RefreshTokenReusedError("refresh token used twice: the session is revoked")
         return await self._new_pair(session, row.driver_id, family_id=row.family_id)
 
@@ -232,12 +257,27 @@ class DriverAuth:
         """End the session the refresh token belongs to (its access tokens stop at once)."""
         row = await self._find(session, refresh_token)
         await self._revoke_family(session, row.family_id)
+        await record(
+            session,
+            Principal(driver_id=row.driver_id, session_id=row.family_id),
+            "driver.logout",
+            _driver_resource(row.driver_id),
+            details={"session": row.family_id},
+        )
 
     async def logout_current(self, session: AsyncSession, principal: Principal) -> None:
         """End the session the caller's access token belongs to."""
         if not principal.is_driver or principal.session_id is None:
             raise TokenInvalidError("not a driver's session")
         await self._revoke_family(session, principal.session_id)
+        assert principal.driver_id is not None
+        await record(
+            session,
+            principal,
+            "driver.logout",
+            _driver_resource(principal.driver_id),
+            details={"session": principal.session_id},
+        )
 
     async def logout_everywhere(self, session: AsyncSession, driver_id: str) -> None:
         await self.revocations.revoke_subject(driver_id)
@@ -250,3 +290,10 @@ class DriverAuth:
         ).all()
         for family_id in families:
             await self._revoke_family(session, family_id)
+        await record(
+            session,
+            Principal(driver_id=driver_id),
+            "driver.logout_everywhere",
+            _driver_resource(driver_id),
+            details={"sessions": len(families)},
+        )

@@ -105,8 +105,12 @@ class Principal:
         raise ForbiddenError(f"missing scope {scope}")
 
     def require_role(self, allowed: frozenset[Role]) -> None:
+        """For services that act *as* a platform-registered organisation (its row, its keys):
+        a role proven only by a presentation, without an organisation row, is not enough."""
         if not self.is_authenticated:
             raise UnauthenticatedError("this operation needs an API key (Authorization: Bearer)")
+        if self.organisation_id is None:
+            raise ForbiddenError("this operation needs an organisation's API key")
         if self.role not in allowed:
             raise ForbiddenError(
                 f"role {self.role} may not do this; allowed: {', '.join(sorted(allowed))}"

@@ -184,7 +184,7 @@ async def test_audit_log_is_readable_by_authority_only_and_reading_is_audited(
                 await read_entries(session, refused)
     async with auth_db.unit_of_work() as session:
         entries = await read_entries(session, AUTHORITY, AuditFilter(actor=f"driver:{driver.id}"))
-    assert [e.action for e in entries] == ["test.write"]
+    assert [e.action for e in entries] == ["driver.sign_up", "test.write"]
     async with auth_db.unit_of_work() as session:
         mine = await read_entries(session, AUTHORITY, AuditFilter(action="audit.read"))
     assert any(e.actor == AUTHORITY.subject for e in mine)
@@ -255,7 +255,13 @@ async def test_anonymisation_erases_personal_data_and_keeps_the_chain(
     # The chain still verifies and still holds the pseudonymous entries, none of them personal.
     assert after.ok
     assert after.entries == before.entries + 1
-    assert len(entries) == 3
+    assert [e.action for e in entries] == [
+        "driver.sign_up",
+        "driver.login",
+        "passport.read_restricted",
+        "vehicle.transfer",
+        "driver.erase",
+    ]
     dumped = json.dumps([e.model_dump(mode="json") for e in entries])
     assert email not in dumped
     assert "Kim Min-jun" not in dumped
@@ -284,7 +290,11 @@ async def test_driver_export_is_complete_and_signed(auth: AuthServices, auth_db:
     assert [c["grantee"] for c in package["consents"]] == [INSPECTOR.did]
     assert len(package["sessions"]) == 1
     assert "token_hash" not in json.dumps(package)
-    assert [e["action"] for e in package["auditEntries"]] == ["passport.read_restricted"]
+    assert [e["action"] for e in package["auditEntries"]] == [
+        "driver.sign_up",
+        "driver.login",
+        "passport.read_restricted",
+    ]
     assert package["vehicles"][0]["owner"] == driver.id
 
     platform_key = KeyPair.generate("P-256", key_id="did:web:platform.example#key-1")

@@ -256,3 +256,16 @@ def test_principal_kinds_and_subjects() -> None:
     legacy = Principal(organisation_id=3, organisation_slug="acme", role=Role.MANUFACTURER)
     assert legacy.is_organisation
     assert decide(legacy, A.REGISTER_BATTERY, resource_for(A.REGISTER_BATTERY)).allowed
+
+
+def test_require_role_needs_a_registered_organisation() -> None:
+    keyed = Principal(organisation_id=5, organisation_slug="acme", role=Role.INSPECTOR)
+    keyed.require_role(frozenset({Role.INSPECTOR}))
+    presented = Principal(did="did:key:z6Mk-inspector", role=Role.INSPECTOR)
+    assert presented.is_organisation
+    with pytest.raises(ForbiddenError):
+        presented.require_role(frozenset({Role.INSPECTOR}))
+    with pytest.raises(ForbiddenError):
+        keyed.require_role(frozenset({Role.MANUFACTURER}))
+    with pytest.raises(UnauthenticatedError):
+        ANONYMOUS.require_role(frozenset({Role.INSPECTOR}))
