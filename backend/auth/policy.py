@@ -12,7 +12,7 @@ one query for a whole batch and passed in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
@@ -135,18 +135,41 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class ConsentGrants:
-    """Active consents relevant to a request: (owner driver id, grantee DID, data group)."""
+    """What has been granted, for one request: the active consents (owner driver id, grantee
+    DID, data group), and the data groups each role reaches without consent (the access
+    module's table of legitimate interest by role, e.g. a recycler's materials data)."""
 
     grants: frozenset[tuple[str, str, str]] = frozenset()
+    role_groups: Mapping[Role, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, grants: Iterable[tuple[str, str, str]]) -> ConsentGrants:
-        return cls(frozenset(grants))
+    def of(
+        cls,
+        grants: Iterable[tuple[str, str, str]],
+        role_groups: Mapping[Role, frozenset[str]] | None = None,
+    ) -> ConsentGrants:
+        return cls(frozenset(grants), dict(role_groups or {}))
+
+    def with_role_groups(self, role_groups: Mapping[Role, frozenset[str]]) -> ConsentGrants:
+        return ConsentGrants(self.grants, dict(role_groups))
 
     def allows(self, owner_id: str | None, grantee_did: str | None, data_group: str | None) -> bool:
         if owner_id is None or grantee_did is None or data_group is None:
             return False
         return (owner_id, grantee_did, data_group) in self.grants
+
+    def role_allows(self, role: Role | None, data_group: str | None) -> bool:
+        if role is None or data_group is None:
+            return False
+        return data_group in self.role_groups.get(role, frozenset())
+
+    def groups_for(self, owner_id: str | None, grantee_did: str | None) -> frozenset[str]:
+        """The data groups `owner_id` consented to for `grantee_did` (for field filtering)."""
+        return frozenset(
+            group
+            for owner, grantee, group in self.grants
+            if (owner, grantee) == (owner_id, grantee_did)
+        )
 
 
 NO_CONSENTS: Final = ConsentGrants()
@@ -248,8 +271,13 @@ def _restricted_read(principal: Principal, resource: Resource, consents: Consent
         return _allow(Basis.CUSTODY)
     if consents.allows(resource.owner_id, principal.did, resource.data_group):
         return _allow(Basis.CONSENT, f"consent for {resource.data_group}")
-    if resource.owner_id is None and principal.role in LEGITIMATE_INTEREST_ROLES:
-        return _allow(Basis.LEGITIMATE_INTEREST, "no owner; legitimate-interest role")
+    if principal.role in LEGITIMATE_INTEREST_ROLES:
+        if resource.owner_id is None:
+            return _allow(Basis.LEGITIMATE_INTEREST, "no owner; legitimate-interest role")
+        if consents.role_allows(principal.role, resource.data_group):
+            return _allow(
+                Basis.LEGITIMATE_INTEREST, f"{principal.role} reaches {resource.data_group}"
+            )
     return _deny("no consent, custody or responsibility")
 
 

@@ -8,7 +8,7 @@ DataLoaders.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -19,6 +19,7 @@ from backend.auth.policy import Action, ConsentGrants, Resource, ResourceKind, a
 from backend.auth.principal import Principal
 from backend.consent.models import Consent
 from backend.kit.errors import InvalidInputError, NotFoundError
+from backend.orgs.roles import Role
 
 _DATA_GROUP: Final = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,79}$")
 _DID: Final = re.compile(r"^did:[a-z0-9]+:\S{1,290}$")
@@ -113,12 +114,16 @@ async def withdraw_all(session: AsyncSession, driver_id: str) -> int:
 
 
 async def load_grants(
-    session: AsyncSession, owner_ids: Iterable[str | None], grantee_did: str | None
+    session: AsyncSession,
+    owner_ids: Iterable[str | None],
+    grantee_did: str | None,
+    role_groups: Mapping[Role, frozenset[str]] | None = None,
 ) -> ConsentGrants:
-    """The active grants of these owners to one organisation, in one query."""
+    """The active grants of these owners to one organisation, in one query (plus the access
+    module's groups-by-role table, when given, for the policy to use)."""
     owners = sorted({owner for owner in owner_ids if owner is not None})
     if not owners or grantee_did is None:
-        return ConsentGrants()
+        return ConsentGrants.of([], role_groups)
     rows = await session.exec(
         select(Consent.driver_id, Consent.data_group).where(
             col(Consent.driver_id).in_(owners),
@@ -126,4 +131,6 @@ async def load_grants(
             col(Consent.withdrawn_at).is_(None),
         )
     )
-    return ConsentGrants.of((owner, grantee_did, group) for owner, group in rows.all())
+    return ConsentGrants.of(
+        ((owner, grantee_did, group) for owner, group in rows.all()), role_groups
+    )

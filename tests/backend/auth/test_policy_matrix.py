@@ -269,3 +269,28 @@ def test_require_role_needs_a_registered_organisation() -> None:
         keyed.require_role(frozenset({Role.MANUFACTURER}))
     with pytest.raises(UnauthenticatedError):
         ANONYMOUS.require_role(frozenset({Role.INSPECTOR}))
+
+
+def test_role_groups_open_their_data_groups_without_consent() -> None:
+    recycler = org(Role.RECYCLER)
+    grants = ConsentGrants.of([], {Role.RECYCLER: frozenset({"materials"})})
+
+    def group(name: str) -> Resource:
+        return Resource(ResourceKind.BATTERY, id="b", owner_id=OWNER, data_group=name)
+
+    assert decide(recycler, A.READ_RESTRICTED, group("materials"), grants).basis is (
+        Basis.LEGITIMATE_INTEREST
+    )
+    assert not decide(recycler, A.READ_RESTRICTED, group("performance"), grants).allowed
+    # Only the legitimate-interest roles: a charge-point operator listed there gains nothing.
+    cpo_table = ConsentGrants.of([], {Role.CHARGE_POINT_OPERATOR: frozenset({"materials"})})
+    cpo = org(Role.CHARGE_POINT_OPERATOR)
+    assert not decide(cpo, A.READ_RESTRICTED, group("materials"), cpo_table).allowed
+
+
+def test_groups_for_lists_one_owners_consents_to_one_grantee() -> None:
+    grants = ConsentGrants.of(
+        [(OWNER, "did:a", "performance"), (OWNER, "did:a", "materials"), (OWNER, "did:b", "x")]
+    )
+    assert grants.groups_for(OWNER, "did:a") == {"performance", "materials"}
+    assert grants.groups_for(STRANGER, "did:a") == frozenset()
