@@ -31,6 +31,8 @@ from backend.issuance.models import IssuedCredential
 from backend.kit.errors import InvalidInputError, NotFoundError
 from backend.kit.models import as_utc
 from backend.passports.models import Battery
+from credentials.did import DidResolver
+from credentials.errors import CredentialError
 from credentials.keys import KeyAlgorithm, PublicKey, Signer
 
 EXPORT_TYPE: Final = "bpp-export+jws"
@@ -86,6 +88,29 @@ def verify_package(token: str, public_key: PublicKey) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidInputError("export package is not an object", field="package")
     return payload
+
+
+async def verify_package_via_did(
+    token: str, resolver: DidResolver, *, expected_controller: str | None = None
+) -> dict[str, Any]:
+    """Verify with the key the header's `kid` names, resolved through its DID document (an
+    `assertionMethod` of `expected_controller`, e.g. the platform's DID, when given)."""
+    try:
+        header = json.loads(_b64decode(token.split(".", 1)[0]))
+    except (ValueError, TypeError):
+        raise InvalidInputError("not a compact JWS", field="package") from None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    if not isinstance(kid, str) or "#" not in kid:
+        raise InvalidInputError("the package names no verification method", field="package")
+    if expected_controller is not None and kid.split("#", 1)[0] != expected_controller:
+        raise InvalidInputError(f"the package is not signed by {expected_controller}")
+    try:
+        method = await resolver.verification_method(kid)
+    except CredentialError as exc:
+        raise InvalidInputError(f"cannot resolve {kid}: {exc.message}", field="package") from None
+    if "assertionMethod" not in method.relationships:
+        raise InvalidInputError(f"{kid} may not sign assertions", field="package")
+    return verify_package(token, method.public_key)
 
 
 def _audit_json(entry: AuditEntry) -> dict[str, Any]:

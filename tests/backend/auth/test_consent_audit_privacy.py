@@ -35,6 +35,7 @@ from backend.consent.privacy import (
     export_driver,
     sign_package,
     verify_package,
+    verify_package_via_did,
 )
 from backend.consent.service import active_consents, grant_consent, load_grants, withdraw_consent
 from backend.issuance.models import IssuedCredential
@@ -43,6 +44,7 @@ from backend.kit.errors import ForbiddenError, InvalidInputError, NotFoundError
 from backend.orgs.roles import Role
 from backend.orgs.service import get_or_create_organisation
 from backend.passports.models import Battery
+from credentials.did import DidResolver, did_key_from_public_key, did_key_vm_id
 from credentials.keys import KeyPair
 from tests.backend.auth.conftest import org_did, unique_email
 
@@ -382,3 +384,18 @@ def test_histogram_buckets() -> None:
         "40-50": 1,
         "90-100": 3,
     }
+
+
+async def test_export_verifies_through_the_signers_did_document() -> None:
+    key = KeyPair.generate("Ed25519")
+    did = did_key_from_public_key(key.public)
+    signer = key.with_key_id(did_key_vm_id(did))
+    token = sign_package({"type": "DriverDataExport", "driver": {"id": "d-1"}}, signer)
+    resolver = DidResolver()
+    package = await verify_package_via_did(token, resolver, expected_controller=did)
+    assert package["driver"] == {"id": "d-1"}
+    with pytest.raises(InvalidInputError):
+        await verify_package_via_did(token, resolver, expected_controller="did:web:elsewhere")
+    impostor = KeyPair.generate("Ed25519").with_key_id(did_key_vm_id(did))
+    with pytest.raises(InvalidInputError):
+        await verify_package_via_did(sign_package({"type": "x"}, impostor), resolver)
