@@ -1,8 +1,10 @@
 """The audit log: append-only, hash-chained, readable by the `authority` role.
 
-`authorize_and_audit` is the one call resolvers make for anything audited: it authorizes and,
-when the action is a write or a restricted read, appends an entry in the caller's unit of work
-(so a write that rolls back leaves no entry claiming it happened).
+Two entry points. Mutations call `authorize_and_audit`: it authorizes and appends the entry
+in the mutation's unit of work, so a write that rolls back leaves no entry claiming it
+happened. Reads go through a per-request `AuditTrail` (`authorize_read`, `decide_reads` for
+DataLoaders), which collects the restricted reads and writes them in one transaction when the
+request ends (`flush`).
 
 Entries name actors by pseudonymous subject only (`driver:<uuid>`, `org:<did>`); `details`
 must never carry personal data, because a hashed entry cannot be edited later — that is what
@@ -13,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -32,8 +34,10 @@ from backend.auth.policy import (
     Resource,
     ResourceKind,
     authorize,
+    decide,
 )
 from backend.auth.principal import Principal
+from backend.kit.db import Database
 from backend.kit.models import as_utc, utcnow
 
 GENESIS: Final = "0" * 64
@@ -45,6 +49,8 @@ MAX_PAGE: Final = 500
 
 def entry_digest(entry: AuditEntry) -> str:
     """SHA-256 over the entry's fields and the previous hash (canonical JSON)."""
+    # Microsecond timestamps: what PostgreSQL and SQLite both store exactly, so the digest
+    # recomputed from a stored row is the one written.
     body = {
         "at": as_utc(entry.at).isoformat(timespec="microseconds"),
         "actor": entry.actor,
@@ -68,6 +74,58 @@ async def _lock_head(session: AsyncSession) -> None:
         await connection.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_ID})"))
 
 
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An audit entry decided but not yet written (see `AuditTrail`)."""
+
+    principal: Principal
+    action: str
+    resource: Resource
+    at: datetime
+    outcome: str = "allowed"
+    reason: str | None = None
+    request_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def append_entries(
+    session: AsyncSession, pending: Sequence[PendingEntry]
+) -> list[AuditEntry]:
+    """Append entries in order, in the caller's unit of work: one lock and one read of the
+    chain head for the whole batch."""
+    if not pending:
+        return []
+    await _lock_head(session)
+    head = (
+        await session.exec(
+            select(AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc()).limit(1)
+        )
+    ).first()
+    previous = head or GENESIS
+    entries = []
+    for item in pending:
+        entry = AuditEntry(
+            at=item.at,
+            actor=item.principal.subject,
+            actor_role=item.principal.role.value if item.principal.role else None,
+            action=item.action,
+            resource_kind=str(item.resource.kind),
+            resource_id=item.resource.id,
+            outcome=item.outcome,
+            reason=(item.reason or "")[:500] or None,
+            request_id=item.request_id,
+            details=dict(item.details),
+            prev_hash=previous,
+            entry_hash="",
+        )
+        entry.entry_hash = entry_digest(entry)
+        previous = entry.entry_hash
+        entries.append(entry)
+    session.add_all(entries)
+    await session.flush()
+    return entries
+
+
 async def record(
     session: AsyncSession,
     principal: Principal,
@@ -80,32 +138,26 @@ async def record(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one entry (in the caller's unit of work)."""
-    await _lock_head(session)
-    head = (
-        await session.exec(
-            select(AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc()).limit(1)
-        )
-    ).first()
-    # Microseconds only: what PostgreSQL and SQLite both store exactly, so the digest
-    # recomputed from the stored row is the one written.
-    entry = AuditEntry(
-        at=utcnow(),
-        actor=principal.subject,
-        actor_role=principal.role.value if principal.role else None,
+    pending = PendingEntry(
+        principal=principal,
         action=str(action),
-        resource_kind=str(resource.kind),
-        resource_id=resource.id,
+        resource=resource,
+        at=utcnow(),
         outcome=outcome,
-        reason=(reason or "")[:500] or None,
+        reason=reason,
         request_id=request_id,
         details=dict(details or {}),
-        prev_hash=head or GENESIS,
-        entry_hash="",
     )
-    entry.entry_hash = entry_digest(entry)
-    session.add(entry)
-    await session.flush()
-    return entry
+    return (await append_entries(session, [pending]))[0]
+
+
+def _details(
+    decision: Decision, resource: Resource, details: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    merged = {"basis": str(decision.basis), **(details or {})}
+    if resource.data_group is not None:
+        merged["data_group"] = resource.data_group
+    return merged
 
 
 async def authorize_and_audit(
@@ -122,9 +174,6 @@ async def authorize_and_audit(
     """Authorize (raising when refused) and audit the allowed action if it is audited."""
     decision = authorize(principal, action, resource, consents)
     if action in AUDITED_ACTIONS:
-        merged = {"basis": str(decision.basis), **(details or {})}
-        if resource.data_group is not None:
-            merged["data_group"] = resource.data_group
         await record(
             session,
             principal,
@@ -132,9 +181,86 @@ async def authorize_and_audit(
             resource,
             reason=why or decision.reason,
             request_id=request_id,
-            details=merged,
+            details=_details(decision, resource, details),
         )
     return decision
+
+
+class AuditTrail:
+    """Restricted reads of one request, audited without a write in the read path.
+
+    Resolvers and DataLoaders call `authorize_read` / `decide_reads` while they read (often in
+    a read-only session, where an entry could not be committed — and on SQLite a second,
+    writing transaction would wait for the first); the request's end calls `flush(db)`, which
+    appends every collected entry in one transaction. Writes use `authorize_and_audit` in the
+    mutation's own unit of work instead, so they are audited exactly when they commit.
+    """
+
+    def __init__(self, principal: Principal, request_id: str | None = None) -> None:
+        self.principal = principal
+        self.request_id = request_id
+        self.pending: list[PendingEntry] = []
+
+    def _collect(
+        self,
+        action: Action,
+        resource: Resource,
+        decision: Decision,
+        why: str | None,
+        details: Mapping[str, Any] | None,
+    ) -> None:
+        if decision.allowed and action in AUDITED_ACTIONS:
+            self.pending.append(
+                PendingEntry(
+                    principal=self.principal,
+                    action=str(action),
+                    resource=resource,
+                    at=utcnow(),
+                    reason=why or decision.reason,
+                    request_id=self.request_id,
+                    details=_details(decision, resource, details),
+                )
+            )
+
+    def authorize_read(
+        self,
+        action: Action,
+        resource: Resource,
+        consents: ConsentGrants = NO_CONSENTS,
+        *,
+        why: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """`authorize` (raising when refused), remembering the read for the audit log."""
+        decision = authorize(self.principal, action, resource, consents)
+        self._collect(action, resource, decision, why, details)
+        return decision
+
+    def decide_reads(
+        self,
+        action: Action,
+        resources: Sequence[Resource],
+        consents: ConsentGrants = NO_CONSENTS,
+        *,
+        why: str | None = None,
+    ) -> list[Decision]:
+        """One decision per resource, never raising (a DataLoader maps refusals to per-item
+        errors); the allowed ones are remembered for the audit log."""
+        decisions = []
+        for resource in resources:
+            decision = decide(self.principal, action, resource, consents)
+            self._collect(action, resource, decision, why, None)
+            decisions.append(decision)
+        return decisions
+
+    async def flush(self, db: Database) -> int:
+        """Write what was collected (one transaction); the number of entries written."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return 0
+        async with db.unit_of_work() as session:
+            await append_entries(session, pending)
+        return len(pending)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,12 @@ import json
 import uuid
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.audit.models import AuditEntry
 from backend.audit.service import (
     AuditFilter,
+    AuditTrail,
     authorize_and_audit,
     read_entries,
     record,
@@ -399,3 +400,46 @@ async def test_export_verifies_through_the_signers_did_document() -> None:
     impostor = KeyPair.generate("Ed25519").with_key_id(did_key_vm_id(did))
     with pytest.raises(InvalidInputError):
         await verify_package_via_did(sign_package({"type": "x"}, impostor), resolver)
+
+
+async def test_audit_trail_collects_reads_and_writes_them_in_one_go(
+    auth: AuthServices, auth_db: Database
+) -> None:
+    driver, _ = await _driver(auth, auth_db)
+    owner = Principal(driver_id=driver.id)
+    request = f"trail-{uuid.uuid4().hex[:8]}"
+    trail = AuditTrail(owner, request_id=request)
+    own = [
+        Resource(ResourceKind.BATTERY, id=f"b-{i}", owner_id=driver.id, data_group=GROUP)
+        for i in range(3)
+    ]
+    foreign = Resource(ResourceKind.BATTERY, id="b-foreign", owner_id="someone", data_group=GROUP)
+    async with auth_db.read_only() as session:  # a query's session: nothing commits here
+        trail.authorize_read(Action.READ_PUBLIC, own[0])
+        trail.authorize_read(Action.READ_RESTRICTED, own[0], why="battery screen")
+        decisions = trail.decide_reads(Action.READ_RESTRICTED, [*own[1:], foreign])
+        with pytest.raises(ForbiddenError):
+            trail.authorize_read(Action.READ_RESTRICTED, foreign)
+        assert (
+            await session.exec(select(AuditEntry).where(AuditEntry.request_id == request))
+        ).all() == []
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert await trail.flush(auth_db) == 3
+    assert await trail.flush(auth_db) == 0
+    async with auth_db.read_only() as session:
+        rows = (
+            await session.exec(
+                select(AuditEntry)
+                .where(AuditEntry.request_id == request)
+                .order_by(col(AuditEntry.id))
+            )
+        ).all()
+        chain = await verify_chain(session)
+    assert [(r.action, r.resource_id) for r in rows] == [
+        ("passport.read_restricted", "b-0"),
+        ("passport.read_restricted", "b-1"),
+        ("passport.read_restricted", "b-2"),
+    ]
+    assert rows[0].reason == "battery screen"
+    assert rows[1].prev_hash == rows[0].entry_hash
+    assert chain.ok
