@@ -17,8 +17,10 @@ _PREFIX: Final = "bpp:auth:"
 
 
 class SessionRevocations:
-    """`revoke_session(sid)` kills every access token of a session; `revoke_driver(id)` every
-    token a driver holds that was issued before now. Markers outlive the tokens they stop."""
+    """`revoke_session(sid)` kills every access token of a session (a driver's login, one
+    role-credential sign-in); `revoke_subject(subject)` every token a driver (by id) or an
+    organisation (by DID, e.g. when its accreditation is withdrawn) holds that was issued before
+    now. Markers outlive the tokens they stop."""
 
     def __init__(
         self, redis: Redis, *, marker_ttl_s: int, clock: Callable[[], float] = time.time
