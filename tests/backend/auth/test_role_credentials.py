@@ -11,16 +11,23 @@ import pytest
 from redis.asyncio import Redis
 
 from backend.auth.challenges import ChallengeStore
-from backend.auth.errors import ChallengeInvalidError, PresentationRejectedError
+from backend.auth.errors import (
+    ChallengeInvalidError,
+    PresentationRejectedError,
+    TokenRevokedError,
+)
 from backend.auth.principal import AuthMethod, PrincipalKind
 from backend.auth.role_credentials import ACCREDITATION_TYPE, RoleCredentialAuthenticator
 from backend.auth.service import AuthServices
+from backend.kit.db import Database
 from backend.orgs.roles import Role
+from backend.settings import Settings
 from credentials.did import did_key_from_public_key, did_key_vm_id
 from credentials.issuance import issue, sign_presentation
 from credentials.keys import KeyPair
 from credentials.verifier import Verifier
 from credentials.vocab import BATTERY_CONTEXT_URL
+from tests.backend.auth.conftest import org_did
 
 DOMAIN = "platform.example"
 V2 = "https://www.w3.org/ns/credentials/v2"
@@ -181,3 +188,27 @@ async def test_unknown_challenge_is_refused_before_any_verification(
 ) -> None:
     with pytest.raises(ChallengeInvalidError):
         await authenticator.authenticate({}, "never-issued")
+
+
+async def test_settings_name_the_trusted_roots_and_withdrawal_ends_role_sessions(
+    auth_settings: Settings, auth_db: Database, redis: Redis, registry: Registry
+) -> None:
+    settings = auth_settings.model_copy(update={"role_credential_issuers": [CITY.did]})
+    services = AuthServices.build(settings, auth_db, redis, org_did)
+    authenticator = services.role_authenticator(
+        verifier=Verifier(), accreditation=registry, domain=DOMAIN
+    )
+    recycler = Party()
+    registry.accredited.add((recycler.did, ACCREDITATION_TYPE[Role.RECYCLER]))
+    challenge = await authenticator.challenge()
+    vp = present(
+        recycler,
+        [role_credential(recycler.did, "LegitimateInterestCredential", "recycler")],
+        challenge,
+    )
+    session = await authenticator.authenticate(vp, challenge)
+    assert (await services.resolver.resolve(session.access_token)).role is Role.RECYCLER
+    # The city withdraws the accreditation: the platform ends the organisation's sessions.
+    await services.revocations.revoke_subject(recycler.did)
+    with pytest.raises(TokenRevokedError):
+        await services.resolver.resolve(session.access_token)
