@@ -7,8 +7,10 @@ from backend.auth.models import Driver, RefreshToken
 from backend.chain.models import ChainDeployment, ChainTransaction
 from backend.consent.models import Consent
 from backend.issuance.models import IssuedCredential, StatusChange, StatusList
+from backend.lifecycle.models import EventAnchor, LifecycleEvent
 from backend.orgs.models import ApiKey, Organisation
-from backend.passports.models import Battery
+from backend.passports.models import Battery, BatteryMeasurement, BatteryModel, PassportVersion
+from backend.vehicles.models import Installation, Vehicle
 
 metadata = SQLModel.metadata
 
@@ -16,14 +18,21 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Battery",
+    "BatteryMeasurement",
+    "BatteryModel",
     "ChainDeployment",
     "ChainTransaction",
     "Consent",
     "Driver",
+    "EventAnchor",
+    "Installation",
     "IssuedCredential",
+    "LifecycleEvent",
     "Organisation",
+    "PassportVersion",
     "RefreshToken",
     "StatusChange",
     "StatusList",
+    "Vehicle",
     "metadata",
 ]

@@ -25,7 +25,9 @@ from backend.issuance.service import IssuanceService
 from backend.kit.db import Database
 from backend.kit.migrations import upgrade_database
 from backend.kit.redis import EmbeddedValkey, connect
+from backend.lifecycle.anchoring import EventAnchorer
 from backend.orgs.roles import Role
+from backend.passports.issuing import PassportIssuer
 from backend.platform import PlatformIdentity
 from backend.settings import DEFAULT_PORT, Settings
 
@@ -42,6 +44,9 @@ class Runtime:
     platform: PlatformIdentity
     issuance: IssuanceService
     embedded_valkey: EmbeddedValkey | None = None
+    # Passport credentials (versions, re-issue) and the lifecycle event anchorer.
+    passports: PassportIssuer | None = None
+    anchorer: EventAnchorer | None = None
     # Drivers' sessions, token revocation, principal resolution (backend.auth.service).
     auth: AuthServices | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -109,10 +114,15 @@ class Runtime:
                 platform.did if role is Role.PLATFORM else platform.organisation_did(slug)
             ),
         )
+        runtime.passports = PassportIssuer(issuance)
+        runtime.anchorer = EventAnchorer(db, str(relayer.address), outbox)
         if background:
             runtime._tasks.append(asyncio.create_task(outbox.run_forever(), name="outbox"))
             runtime._tasks.append(
                 asyncio.create_task(issuance.publish_status_forever(), name="status-publisher")
+            )
+            runtime._tasks.append(
+                asyncio.create_task(runtime.anchorer.run_forever(), name="event-anchorer")
             )
         log.info(
             "runtime started",

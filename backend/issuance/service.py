@@ -20,6 +20,7 @@ import structlog
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.access.policy import PUBLIC, visible_attributes
 from backend.auth.principal import Principal
 from backend.issuance import statuslists
 from backend.issuance.models import IssuedCredential, StatusList
@@ -338,16 +339,21 @@ def issuer_id_of(credential: dict[str, Any]) -> str:
 def passport_subject(battery: Battery) -> dict[str, Any]:
     """Public passport data of a battery (Annex XIII, access group `public`)."""
     passport_id = f"urn:uuid:{battery.id}"
-    return {
-        "id": passport_id,
-        "type": "Battery",
+    attributes = {
         "batteryPassportIdentifier": passport_id,
-        "name": battery.model,
         "batteryIdentifier": battery.identifier,
         "manufacturerInformation": battery.manufacturer,
         "batteryChemistry": battery.chemistry,
         "ratedCapacity": {"value": battery.rated_capacity_ah, "unit": "Ah"},
         "nominalVoltage": {"value": battery.nominal_voltage_v, "unit": "V"},
+    }
+    # Every read path goes through the access policy (backend.access); the full passport with
+    # all attributes and versions is backend.passports.issuing.PassportIssuer.
+    return {
+        "id": passport_id,
+        "type": "Battery",
+        "name": battery.model,
+        **visible_attributes(attributes, PUBLIC),
     }
 
 

@@ -1,0 +1,1 @@
+"""The access-group policy: which passport attributes a caller may see."""

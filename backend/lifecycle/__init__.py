@@ -1,0 +1,1 @@
+"""Lifecycle events: append-only, hash-chained per battery, Merkle roots anchored on chain."""

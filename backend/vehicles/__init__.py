@@ -1,0 +1,1 @@
+"""Vehicles and the history of which battery sat in which vehicle."""
