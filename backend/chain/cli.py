@@ -89,7 +89,7 @@ def rebuild_status_list(
         from backend.chain.rebuild import Outcome, compare_with_served
         from backend.chain.service import connect_chain
         from backend.kit.db import Database
-        from backend.platform import PlatformIdentity
+        from backend.platform import PLATFORM_SLUG, PlatformIdentity
         from backend.settings import DEFAULT_PORT
 
         if settings.uses_embedded_chain:
@@ -111,6 +111,8 @@ def rebuild_status_list(
                     accounts=IssuerAccounts(db, chain, store),
                     organisation_did=None
                     if issuer.startswith(("did:", "0x"))
+                    else platform.did
+                    if issuer == PLATFORM_SLUG
                     else platform.organisation_did(issuer),
                     platform_did=platform.did,
                 )

@@ -179,16 +179,23 @@ class OutboxWriter:
         waiting row (`InsufficientFundsError`, `NodeUnavailableError`), and `TimeoutError`
         when rows are still open after `timeout_s`.
         """
+        holder = await self.redis.get(self.lock_key)
+        held_before = holder in (self.token, self.token.encode())
         before = await self._settled_count()
         deadline = time.monotonic() + timeout_s
-        while True:
-            result = await self.step()
-            if result.open_rows == 0:
-                return await self._settled_count() - before
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{result.open_rows} outbox rows still open")
-            if not result.progressed:
-                await asyncio.sleep(self.poll_interval_s)
+        try:
+            while True:
+                result = await self.step()
+                if result.open_rows == 0:
+                    return await self._settled_count() - before
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{result.open_rows} outbox rows still open")
+                if not result.progressed:
+                    await asyncio.sleep(self.poll_interval_s)
+        finally:
+            if not held_before:
+                # A one-off drain (a CLI, a test) hands the lock back; the loop keeps it.
+                await self.release_lock()
 
     async def _settled_count(self) -> int:
         async with self.db.read_only() as session:
