@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 from eth_utils.crypto import keccak
 from redis.asyncio import Redis
+from web3.exceptions import BlockNotFound
 from web3.types import FilterParams
 
 from backend.chain.client import ISSUER_REGISTRY, NODE_DOWN_EXCEPTIONS, STATUS_REGISTRY, ChainClient
@@ -139,8 +140,11 @@ class ChainMirror:
         synced = int(sync[b"block"]) if sync else self.from_block - 1
         if sync:
             self.chain_reads += 1
-            block = await w3.eth.get_block(synced)
-            if block["hash"].to_0x_hex() != _text(sync[b"hash"]):
+            try:
+                synced_hash = (await w3.eth.get_block(synced))["hash"].to_0x_hex()
+            except BlockNotFound:  # the chain is shorter now (reorg, reset or a new dev chain)
+                synced_hash = None
+            if synced_hash != _text(sync[b"hash"]):
                 log.warning("reorg below the mirror's block; rebuilding", block=synced)
                 await self.reset()
                 synced = self.from_block - 1

@@ -155,3 +155,9 @@ async def anvil_stack(tmp_path: Path, valkey_url: str) -> AsyncIterator[Stack]:
     with anvil_node() as url:
         async with open_stack(tmp_path, valkey_url, url, "anvil") as built:
             yield built
+
+
+@pytest.fixture
+async def embedded_stack(tmp_path: Path, valkey_url: str) -> AsyncIterator[Stack]:
+    async with open_stack(tmp_path, valkey_url, None, "embedded") as built:
+        yield built
