@@ -7,6 +7,7 @@ from backend.auth.models import Driver, RefreshToken
 from backend.chain.models import ChainDeployment, ChainTransaction
 from backend.consent.models import Consent
 from backend.issuance.models import IssuedCredential, StatusChange, StatusList
+from backend.kit.idempotency import IdempotencyRecord
 from backend.lifecycle.models import EventAnchor, LifecycleEvent
 from backend.orgs.models import ApiKey, Organisation
 from backend.passports.models import Battery, BatteryMeasurement, BatteryModel, PassportVersion
@@ -25,6 +26,7 @@ __all__ = [
     "Consent",
     "Driver",
     "EventAnchor",
+    "IdempotencyRecord",
     "Installation",
     "IssuedCredential",
     "LifecycleEvent",

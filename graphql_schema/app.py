@@ -19,6 +19,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from backend.kit.errors import DomainError
 from backend.settings import Settings
 from graphql_schema.context import Context, get_context
 from graphql_schema.schema import build_schema
@@ -27,7 +28,10 @@ log = structlog.get_logger("bpp.graphql")
 
 
 def error_code(error: GraphQLError) -> str:
-    if error.original_error is not None and not isinstance(error.original_error, GraphQLError):
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return original.code.value  # an expected failure outside a union field (a bad cursor)
+    if original is not None and not isinstance(original, GraphQLError):
         return "INTERNAL_SERVER_ERROR"
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"

@@ -26,6 +26,7 @@ from backend.issuance import statuslists
 from backend.issuance.models import IssuedCredential, StatusList
 from backend.issuance.verification import PlatformVerifier
 from backend.kit.errors import DomainError, ErrorCode, ForbiddenError, NotFoundError
+from backend.kit.models import as_utc
 from backend.orgs.roles import BATTERY_WRITERS, CREDENTIAL_ISSUERS, Role
 from backend.passports.models import Battery
 from backend.passports.service import get_battery
@@ -305,7 +306,12 @@ class IssuanceService:
             issuer=row.issuer_did,
             purpose=row.purpose,
             bitstring=bitstring,
-            valid_from=xsd_now(),
+            # Not the signing time: a verifier that read its clock just before fetching the
+            # list would see a list "not yet valid". The list is valid since it was created.
+            valid_from=as_utc(row.created_at)
+            .replace(microsecond=0)
+            .isoformat()
+            .replace("+00:00", "Z"),
         ).build()
         signed = self.sign(unsigned, row.issuer_did)
         etag = hashlib.sha256(f"{list_id}:{row.revision}".encode()).hexdigest()[:32]
@@ -367,6 +373,23 @@ async def find_credential(session: AsyncSession, credential_id: str) -> IssuedCr
             .limit(1)
         )
     ).first()
+
+
+async def current_passport_credentials(
+    session: AsyncSession, battery_ids: list[str]
+) -> dict[str, IssuedCredential]:
+    """The current passport credential of each battery, in one query."""
+    rows = await session.exec(
+        select(IssuedCredential)
+        .where(
+            col(IssuedCredential.battery_id).in_(battery_ids),
+            IssuedCredential.type == PASSPORT_TYPE,
+            col(IssuedCredential.revoked_at).is_(None),
+        )
+        .order_by(col(IssuedCredential.issued_at))
+    )
+    # Newest last, so it wins: a battery has one active passport credential at a time anyway.
+    return {row.battery_id: row for row in rows if row.battery_id is not None}
 
 
 async def current_passport_credential(

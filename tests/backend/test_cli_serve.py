@@ -19,8 +19,13 @@ from tests.services import free_port
 BPP = str(Path(sys.executable).parent / "bpp")
 
 DEMO_QUERY = """
-{ batteries(first: 10) { identifier passport { id status document } } }
+{ batteries(first: 10) { edges { node { identifier passport { status document } } } } }
 """
+
+
+def demo_batteries(base: str) -> list[dict[str, Any]]:
+    edges = graphql(base, DEMO_QUERY)["batteries"]["edges"]
+    return [edge["node"] for edge in edges]
 
 
 def clean_env(data_dir: Path) -> dict[str, str]:
@@ -81,7 +86,7 @@ def test_serve_demo_restart_keeps_credentials_and_revocations(tmp_path: Path) ->
         health = httpx.get(f"{base}/healthz").json()
         assert health["status"] == "ok"
         assert all(health[part]["ok"] for part in ("database", "redis", "chain"))
-        batteries = graphql(base, DEMO_QUERY)["batteries"]
+        batteries = demo_batteries(base)
         assert len(batteries) >= 3
         assert all(b["passport"]["status"] == "ACTIVE" for b in batteries)
         credentials = [b["passport"]["document"] for b in batteries]
@@ -105,7 +110,7 @@ def test_serve_demo_restart_keeps_credentials_and_revocations(tmp_path: Path) ->
         for credential in credentials:
             assert graphql(base, VERIFY, {"c": credential})["verifyCredential"]["verified"] is True
         assert graphql(base, VERIFY, {"c": revoked})["verifyCredential"]["verified"] is False
-        assert len(graphql(base, DEMO_QUERY)["batteries"]) == len(batteries)
+        assert len(demo_batteries(base)) == len(batteries)
 
 
 def test_several_workers_need_shared_services(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ async def test_revoke_refusals_and_revoking_twice(
     registered = await gql(REGISTER, {"input": battery_input("TWICE-0001")}, key=manufacturer)
     battery_id = registered["registerBattery"]["battery"]["id"]
     issued = await gql(ISSUE, {"id": battery_id}, key=manufacturer)
-    credential_id = issued["issuePassport"]["credential"]["id"]
+    credential_id = issued["issuePassport"]["credential"]["document"]["id"]
 
     before = await row_counts(runtime)
     for given, key, code in [

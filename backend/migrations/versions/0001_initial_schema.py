@@ -53,6 +53,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_chain_transaction_status"), ["status"], unique=False)
 
     op.create_table(
+        "idempotency_record",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("principal", sa.String(length=80), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("operation", sa.String(length=80), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("principal", "key"),
+    )
+    with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_record_created_at"), ["created_at"], unique=False
+        )
+
+    op.create_table(
         "organisation",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("slug", sa.String(length=64), nullable=False),
@@ -219,6 +236,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_organisation_slug"))
 
     op.drop_table("organisation")
+    with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_record_created_at"))
+
+    op.drop_table("idempotency_record")
     with op.batch_alter_table("chain_transaction", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_chain_transaction_status"))
 
