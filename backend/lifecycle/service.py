@@ -53,6 +53,7 @@ from backend.vehicles.service import (
     get_vehicle,
     open_installation,
 )
+from credentials.errors import CredentialError
 from credentials.jcs import canonicalize
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def _check_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
     payload = dict(data or {})
     try:
         size = len(canonicalize(payload).encode("utf-8"))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, CredentialError) as exc:
         raise InvalidInputError(f"event data must be plain JSON: {exc}", field="data") from None
     if size > MAX_DATA_BYTES:
         raise InvalidInputError(f"event data is over {MAX_DATA_BYTES} bytes", field="data")

@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from backend.access.policy import Entitlements, visible_attributes
 from backend.auth.principal import Principal
 from backend.kit.errors import AlreadyExistsError, ForbiddenError, InvalidInputError, NotFoundError
 from backend.orgs.roles import BATTERY_WRITERS, Role
@@ -596,6 +597,13 @@ async def battery_attributes(session: AsyncSession, battery: Battery) -> dict[st
     )
     values.update(battery.condition)
     return values
+
+
+async def readable_attributes(
+    session: AsyncSession, battery: Battery, entitlements: Entitlements
+) -> dict[str, Any]:
+    """The battery's attribute values this caller may read (GraphQL fields, exports, pages)."""
+    return visible_attributes(await battery_attributes(session, battery), entitlements)
 
 
 def passport_id(battery: Battery) -> str:

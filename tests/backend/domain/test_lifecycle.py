@@ -141,7 +141,8 @@ class Ledger:
         await self.settle()
         for credential_id, document in self.active.items():
             result = await self.runtime.issuance.verify(document)
-            assert result["verified"] is True, (credential_id, result)
+            not_passed = [c for c in result["checks"] if c["status"] != "pass"]
+            assert result["verified"] is True, (credential_id, not_passed)
         for credential_id, document in self.revoked.items():
             result = await self.runtime.issuance.verify(document)
             assert result["verified"] is False, credential_id
