@@ -13,6 +13,7 @@ from backend.chain.cli import chain_app
 from backend.issuance.cli import credentials_app
 from backend.orgs.cli import apikey_app, keys_app
 from backend.settings import DEFAULT_PORT, InsecureSettingsError, Settings
+from graphql_schema.cli import graphql_app
 
 app = typer.Typer(
     name="bpp",
@@ -26,6 +27,7 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(graphql_app, name="graphql")
 
 
 def load_settings() -> Settings:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, sqlite_begin: str = "BEGIN IMMEDIATE") -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -37,19 +37,34 @@ def create_engine(url: str) -> AsyncEngine:
             # act on data another transaction changed meanwhile. BEGIN IMMEDIATE takes the
             # write lock up front: SQLite transactions run one at a time, like PostgreSQL's
             # row locks make them where it matters.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(sqlite_begin)
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 class Database:
-    """The engine plus a session factory."""
+    """The engine plus session factories for units of work and for reads.
+
+    On SQLite, reads get their own engine whose transactions are deferred (`BEGIN`): a read
+    never takes the write lock, so it neither waits for nor blocks a writer — not even a unit
+    of work opened while the read's session is still open.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._read_engine = create_engine(url, sqlite_begin="BEGIN") if self.is_sqlite else None
+        self.read_sessions = (
+            async_sessionmaker(self._read_engine, class_=AsyncSession, expire_on_commit=False)
+            if self._read_engine is not None
+            else self.sessions
+        )
+
+    @property
+    def engines(self) -> list[AsyncEngine]:
+        return [self.engine] if self._read_engine is None else [self.engine, self._read_engine]
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,8 +83,10 @@ class Database:
 
     @asynccontextmanager
     async def read_only(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        async with self.read_sessions() as session:
             yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()

@@ -148,12 +148,14 @@ def counting_queries(runtime: Runtime) -> Iterator[list[str]]:
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    engines = [engine.sync_engine for engine in runtime.db.engines]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_passports_of_a_page_load_in_one_query_not_one_per_battery(
@@ -170,4 +172,5 @@ async def test_passports_of_a_page_load_in_one_query_not_one_per_battery(
         # Only what this request runs: the background publisher and outbox query other tables.
         return len([s for s in statements if "battery" in s or "issued_credential" in s])
 
-    assert await queries_for(2) == await queries_for(6)
+    few, many = await queries_for(2), await queries_for(6)
+    assert few == many >= 2  # the page, and the passports of the whole page at once
