@@ -73,7 +73,8 @@ class ChainDeployment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("chain_id", "contract"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    chain_id: int
+    # Chain ids exceed 32 bits (eth-tester's is 131277322940537).
+    chain_id: int = Field(sa_column=_big(nullable=False))
     contract: str = Field(max_length=60)
     address: str = Field(max_length=42)
     block_number: int

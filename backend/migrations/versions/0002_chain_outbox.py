@@ -1,4 +1,4 @@
-"""chain: outbox fee bumps, receipts and reorg bookkeeping; issuers' chain accounts
+"""chain: outbox fee bumps, receipts, reorgs; issuers' chain accounts; 64-bit chain ids
 
 Revision ID: 0002_chain
 Revises: 0001
@@ -32,6 +32,12 @@ def upgrade() -> None:
             batch_op.f("ix_chain_issuer_account_address"), ["address"], unique=True
         )
 
+    with op.batch_alter_table("chain_deployment", schema=None) as batch_op:
+        # Chain ids exceed 32 bits (eth-tester's is 131277322940537).
+        batch_op.alter_column(
+            "chain_id", existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=False
+        )
+
     with op.batch_alter_table("chain_transaction", schema=None) as batch_op:
         # Existing rows get an empty hash list and no reorgs.
         batch_op.add_column(
@@ -63,6 +69,10 @@ def downgrade() -> None:
             "tried_hashes",
         ):
             batch_op.drop_column(column)
+    with op.batch_alter_table("chain_deployment", schema=None) as batch_op:
+        batch_op.alter_column(
+            "chain_id", existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=False
+        )
     with op.batch_alter_table("chain_issuer_account", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_chain_issuer_account_address"))
     op.drop_table("chain_issuer_account")

@@ -1,4 +1,5 @@
-"""A chain service stack per test: SQLite (migrated), a Valkey server, a chain with the three
+"""A chain service stack per test: SQLite (or a fresh PostgreSQL database on
+`BPP_TEST_DATABASE_URL`'s server), migrated; a Valkey server, a chain with the three
 registries deployed by the backend client, and the relayer/city-root key store.
 
 `stack` runs on the in-process EVM and on anvil (`anvil` marker); the fault tests build their
@@ -7,9 +8,10 @@ own anvil with `--state FILE` through `anvil_stack`.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from backend.kit.db import Database
 from backend.kit.migrations import upgrade_database
 from backend.kit.redis import EmbeddedValkey, connect
 from backend.settings import Settings
-from tests.services import anvil_node
+from tests.services import anvil_node, postgres_database
 
 REGISTRY = "StatusListRegistry"
 
@@ -110,9 +112,24 @@ def new_list_id() -> tuple[str, bytes]:
 async def open_stack(
     tmp_path: Path, valkey_url: str, rpc_url: str | None, kind: str
 ) -> AsyncIterator[Stack]:
+    async with AsyncExitStack() as resources:
+        server = os.environ.get("BPP_TEST_DATABASE_URL")
+        database_url = (
+            await resources.enter_async_context(postgres_database(server))
+            if server
+            else f"sqlite:///{tmp_path / 'bpp.sqlite3'}"
+        )
+        async with _open_stack(tmp_path, valkey_url, rpc_url, kind, database_url) as stack:
+            yield stack
+
+
+@asynccontextmanager
+async def _open_stack(
+    tmp_path: Path, valkey_url: str, rpc_url: str | None, kind: str, database_url: str
+) -> AsyncIterator[Stack]:
     settings = Settings(
         data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'bpp.sqlite3'}",
+        database_url=database_url,
         redis_url=valkey_url,
         chain_rpc_url=rpc_url,
         public_base_url="http://127.0.0.1:8000",
