@@ -18,9 +18,9 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from backend.auth.service import AuthServices
-from backend.chain.accounts import ChainAccountStore
 from backend.chain.client import ChainClient
 from backend.chain.outbox import OutboxWriter, replay_confirmed
+from backend.chain.service import ChainServices, connect_chain
 from backend.issuance.service import IssuanceService
 from backend.kit.db import Database
 from backend.kit.migrations import upgrade_database
@@ -44,6 +44,8 @@ class Runtime:
     platform: PlatformIdentity
     issuance: IssuanceService
     embedded_valkey: EmbeddedValkey | None = None
+    # Issuer accounts, the Redis mirror and the verifier hooks (backend.chain.service).
+    chain_services: ChainServices | None = None
     # Passport credentials (versions, re-issue) and the lifecycle event anchorer.
     passports: PassportIssuer | None = None
     anchorer: EventAnchorer | None = None
@@ -70,23 +72,21 @@ class Runtime:
             redis_url = valkey.start()
         redis = connect(redis_url)
 
-        passphrase = settings.keystore_passphrase.get_secret_value()
-        relayer = ChainAccountStore(data_dir / "chain-keys", passphrase).load_or_create("relayer")
-        chain = await ChainClient.connect(
-            settings.chain_rpc_url,
-            relayer,
-            settings.chain_id,
-            fund_from_node=settings.is_development,
-        )
+        # The relayer and (unless BPP_CHAIN_CITY_ROOT is set) the city root key sign.
+        chain, chain_keys = await connect_chain(settings)
+        relayer = chain.relayer
         async with db.unit_of_work() as session:
-            deployed = await chain.load_deployments(session)
-            if chain.embedded or (settings.is_development and not deployed):
+            await chain.load_deployments(session)
+            if chain.embedded:
                 await chain.deploy_all(session)
+            elif settings.is_development:
+                await chain.deploy_missing(session)
         if chain.embedded:
             replayed = await replay_confirmed(db, chain)
             log.info("embedded chain rebuilt", replayed_writes=replayed)
 
         outbox = OutboxWriter(db, chain, redis, confirmations=settings.chain_confirmations)
+        chain_services = await ChainServices.build(db, chain, chain_keys, redis)
         platform = PlatformIdentity.load(settings, base_url)
         issuance = IssuanceService(
             db=db,
@@ -116,8 +116,12 @@ class Runtime:
         )
         runtime.passports = PassportIssuer(issuance)
         runtime.anchorer = EventAnchorer(db, str(relayer.address), outbox)
+        runtime.chain_services = chain_services
         if background:
             runtime._tasks.append(asyncio.create_task(outbox.run_forever(), name="outbox"))
+            runtime._tasks.append(
+                asyncio.create_task(chain_services.mirror.follow_forever(), name="chain-mirror")
+            )
             runtime._tasks.append(
                 asyncio.create_task(issuance.publish_status_forever(), name="status-publisher")
             )
