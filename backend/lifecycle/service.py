@@ -178,13 +178,18 @@ async def _check_transition(session: AsyncSession, battery: Battery, kind: Event
         raise LifecycleTransitionError("the battery's history has started already", field="kind")
     if kind is EventKind.PLACED_ON_MARKET and kind.value in seen:
         raise LifecycleTransitionError("the battery was already placed on the market", field="kind")
+    # A waste battery may still be handed over, prepared for a second life (Art. 73:
+    # preparation for re-use, repurposing or remanufacturing is a treatment of waste), or
+    # recycled — nothing else.
     if battery.status == BatteryStatus.WASTE.value and kind not in (
         EventKind.RECYCLED,
         EventKind.OWNERSHIP_TRANSFERRED,
         EventKind.REMOVED,
+        *SECOND_LIFE,
     ):
         raise LifecycleTransitionError(
-            f"a waste battery can only be handed over or recycled, not {kind}", field="kind"
+            f"a waste battery can only be handed over, given a second life or recycled, not {kind}",
+            field="kind",
         )
     if kind in (EventKind.WASTE, EventKind.RECYCLED, *SECOND_LIFE) and (
         await current_installation(session, battery.id) is not None
@@ -325,6 +330,7 @@ async def swap_battery(
     battery = await _locked(session, battery_id)
     _authorise(principal, battery, EventKind.REMOVED)
     _authorise(principal, battery, EventKind.INSTALLED)
+    await _check_transition(session, battery, EventKind.INSTALLED)
     target = await get_vehicle(session, to_vehicle_id)
     at = _when(occurred_at)
     installation = await close_installation(session, battery.id, at, "swapped")

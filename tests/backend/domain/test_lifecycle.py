@@ -498,3 +498,44 @@ async def test_first_event_must_be_manufactured(runtime: Runtime) -> None:
             )
         )
     assert [e.sequence for e in events] == [1]
+
+
+async def test_a_waste_battery_is_not_installed_but_may_get_a_second_life(
+    runtime: Runtime,
+) -> None:
+    assert runtime.passports is not None
+    maker = await principal(runtime, "lc-waste", Role.MANUFACTURER)
+    recycler = await principal(runtime, "lc-waste-recycler", Role.RECYCLER)
+    second_life = await principal(runtime, "lc-waste-2nd", Role.SECOND_LIFE_OPERATOR)
+    async with runtime.db.unit_of_work() as session:
+        model = await register_model(
+            session,
+            maker,
+            ModelRegistration(
+                name="Waste Pack",
+                manufacturer="Waste",
+                chemistry="LFP",
+                rated_capacity_ah=100,
+                nominal_voltage_v=400,
+            ),
+        )
+        battery = await register_battery_of_model(session, maker, model.id, unique_identifier("WS"))
+        vehicle = await register_vehicle(session, maker, unique_vin())
+        await record_event(session, maker, battery.id, EventKind.MANUFACTURED)
+        await record_event(session, recycler, battery.id, EventKind.WASTE)
+    async with runtime.db.unit_of_work() as session:
+        with pytest.raises(LifecycleTransitionError):
+            await install_battery(session, maker, battery.id, vehicle.id)
+        with pytest.raises(LifecycleTransitionError):
+            await record_event(session, maker, battery.id, EventKind.PLACED_ON_MARKET)
+    async with runtime.db.unit_of_work() as session:
+        life = await start_second_life(
+            session,
+            second_life,
+            runtime.passports,
+            battery.id,
+            kind=EventKind.REMANUFACTURED,
+            new_identifier=unique_identifier("RM"),
+        )
+    assert life.battery.status == "remanufactured"
+    assert life.battery.predecessor_id == battery.id
