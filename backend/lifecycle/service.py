@@ -37,6 +37,8 @@ from backend.passports.attributes import BatteryStatus
 from backend.passports.models import Battery
 from backend.passports.service import (
     RESPONSIBLE_ROLES,
+    Measurement,
+    apply_measurement,
     ensure_identifier_free,
     ensure_writable,
     get_battery,
@@ -274,6 +276,20 @@ async def record_event(
     )
     if kind is EventKind.WASTE:
         set_status(battery, BatteryStatus.WASTE, at, actor_of(principal))
+        session.add(battery)
+    elif kind is EventKind.ACCIDENT:
+        # Annex XIII "information on accidents" is this log's accident entries, each dated.
+        description = str(event.document["data"].get("description") or "accident")[:500]
+        held = battery.condition.get("accidentInformation", {}).get("value", [])
+        entry = f"{xsd_datetime(at)[:10]}: {description}"
+        apply_measurement(
+            session,
+            battery,
+            "accidentInformation",
+            Measurement(
+                [*held, entry], at, actor_of(principal), f"lifecycle event {event.event_id}"
+            ),
+        )
         session.add(battery)
     return event
 

@@ -19,7 +19,7 @@ import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -98,8 +98,12 @@ async def condition_subject(session: AsyncSession, battery: Battery) -> dict[str
 class PassportIssuer:
     """Issues and re-issues a battery's passport credentials through `IssuanceService`."""
 
-    def __init__(self, issuance: IssuanceService) -> None:
+    def __init__(
+        self, issuance: IssuanceService, *, condition_validity: timedelta = timedelta(days=7)
+    ) -> None:
         self.issuance = issuance
+        # A condition credential is a snapshot: it expires, a fresh one is issued on demand.
+        self.condition_validity = condition_validity
 
     async def organisation_did(self, session: AsyncSession, organisation_id: int) -> str:
         organisation = await session.get(Organisation, organisation_id)
@@ -127,7 +131,11 @@ class PassportIssuer:
         active = await active_credentials(session, battery.id, credential_type)
         if latest is not None and latest.digest == digest:
             current = next((c for c in active if c.id == latest.issued_credential_id), None)
-            if current is not None and current.issuer_did == issuer:
+            if (
+                current is not None
+                and current.issuer_did == issuer
+                and not self._expiring(credential_type, current.document)
+            ):
                 return IssuedVersion(battery, latest, current, reissued=False)
         unsigned: dict[str, Any] = {
             "@context": [CREDENTIALS_V2_URL, BATTERY_CONTEXT_URL],
@@ -137,6 +145,8 @@ class PassportIssuer:
             "validFrom": xsd_datetime(datetime.now(UTC)),
             "credentialSubject": subject,
         }
+        if credential_type is PassportCredentialType.CONDITION:
+            unsigned["validUntil"] = xsd_datetime(datetime.now(UTC) + self.condition_validity)
         if latest is not None:
             previous = await session.get(IssuedCredential, latest.issued_credential_id)
             assert previous is not None
@@ -163,6 +173,16 @@ class PassportIssuer:
         session.add(version)
         await session.flush()
         return IssuedVersion(battery, version, row, reissued=True)
+
+    def _expiring(self, credential_type: PassportCredentialType, document: dict[str, Any]) -> bool:
+        """A condition snapshot past half its validity is re-issued even if unchanged."""
+        if credential_type is not PassportCredentialType.CONDITION:
+            return False
+        valid_until = document.get("validUntil")
+        if not isinstance(valid_until, str):
+            return True
+        expires = datetime.fromisoformat(valid_until.replace("Z", "+00:00"))
+        return expires - datetime.now(UTC) < self.condition_validity / 2
 
     async def sync(self, session: AsyncSession, battery_id: str) -> list[IssuedVersion]:
         """Re-issue every credential type the battery has, where its data changed."""

@@ -531,34 +531,42 @@ async def record_measurements(
     A measurement older than the one held does not replace it (uploads arrive out of order).
     """
     battery = await get_writable_battery(session, principal, battery_id)
-    condition = dict(battery.condition)
-    for term, measurement in measurements.items():
+    for term in measurements:
         definition = _definition(term)
         if definition.behaviour is not Behaviour.DYNAMIC or term in PLATFORM_DYNAMIC_TERMS:
             raise InvalidInputError(f"{term} is not a measured attribute", field=term)
-        document = measurement_document(definition, measurement)
-        session.add(
-            BatteryMeasurement(
-                battery_id=battery.id,
-                term=term,
-                value=document["value"],
-                unit=document.get("unit"),
-                measured_at=measurement.measured_at,
-                originator=document["originator"],
-                method=document["method"],
-                uncertainty=document.get("uncertainty"),
-            )
-        )
-        held = condition.get(term)
-        if held is None or held["measuredAt"] <= document["measuredAt"]:
-            condition[term] = document
-            if term == "stateOfCertifiedEnergy":
-                battery.state_of_certified_energy = document["value"]
-    battery.condition = condition
-    battery.updated_at = datetime.now(UTC)
+    for term, measurement in measurements.items():
+        apply_measurement(session, battery, term, measurement)
     session.add(battery)
     await session.flush()
     return battery
+
+
+def apply_measurement(
+    session: AsyncSession, battery: Battery, term: str, measurement: Measurement
+) -> dict[str, Any]:
+    """Validate and record one dynamic value on a (locked, writable) battery; the platform's
+    own values (e.g. `accidentInformation` from an accident event) come through here too."""
+    document = measurement_document(_definition(term), measurement)
+    session.add(
+        BatteryMeasurement(
+            battery_id=battery.id,
+            term=term,
+            value=document["value"],
+            unit=document.get("unit"),
+            measured_at=measurement.measured_at,
+            originator=document["originator"],
+            method=document["method"],
+            uncertainty=document.get("uncertainty"),
+        )
+    )
+    held = battery.condition.get(term)
+    if held is None or held["measuredAt"] <= document["measuredAt"]:
+        battery.condition = {**battery.condition, term: document}
+        if term == "stateOfCertifiedEnergy":
+            battery.state_of_certified_energy = document["value"]
+    battery.updated_at = datetime.now(UTC)
+    return document
 
 
 def set_status(battery: Battery, status: BatteryStatus, at: datetime, originator: str) -> None:

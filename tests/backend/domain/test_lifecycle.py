@@ -242,6 +242,7 @@ async def test_from_manufacture_to_recycling(runtime: Runtime) -> None:
             await passports.issue(session, None, battery.id, PassportCredentialType.CONDITION)
         )
     assert condition["issuer"] == runtime.platform.did
+    assert condition["validUntil"] > condition["validFrom"]
     soce = condition["credentialSubject"]["stateOfCertifiedEnergy"]
     assert soce == {
         "type": "Measurement",
@@ -262,11 +263,19 @@ async def test_from_manufacture_to_recycling(runtime: Runtime) -> None:
             await install_battery(session, maker, battery.id, vehicle_b.id)
     async with runtime.db.unit_of_work() as session:
         removed, installed = await swap_battery(session, maker, battery.id, vehicle_b.id)
-        await record_event(
-            session, repairer, battery.id, EventKind.ACCIDENT, data={"severity": "minor"}
+        accident = await record_event(
+            session,
+            repairer,
+            battery.id,
+            EventKind.ACCIDENT,
+            data={"severity": "minor", "description": "rear collision"},
         )
         await record_event(session, repairer, battery.id, EventKind.REPAIRED)
         history = await installation_history(session, battery_id=battery.id)
+        after_accident = await get_battery(session, battery.id)
+    accidents = after_accident.condition["accidentInformation"]
+    assert accidents["value"] == [f"{accident.document['occurredAt'][:10]}: rear collision"]
+    assert accidents["originator"] == "org:lc-repair"
     assert removed.document["data"] == {
         "vehicle": f"urn:uuid:{vehicle_a.id}",
         "vin": vehicle_a.vin,
