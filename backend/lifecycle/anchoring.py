@@ -26,6 +26,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.chain.client import ANCHOR_REGISTRY
+from backend.chain.errors import ChainRevertError
 from backend.chain.models import ChainTransaction, TxStatus
 from backend.chain.outbox import enqueue
 from backend.kit.errors import NotFoundError
@@ -170,10 +171,14 @@ async def event_proof(session: AsyncSession, event_id: str) -> EventProof:
 
 async def check_on_chain(chain: ChainClient, proof: EventProof) -> bool:
     """Ask the registry: is the event leaf `index` of the anchored root (and is the anchored
-    root the one the proof names)?"""
-    root, count, _anchored_at = await chain.call(
-        ANCHOR_REGISTRY, "getAnchor", proof.issuer, proof.anchor_sequence
-    )
+    root the one the proof names)? False when the anchor is not on chain (yet); a node that
+    does not answer raises `NodeUnavailableError`."""
+    try:
+        root, count, _anchored_at = await chain.call(
+            ANCHOR_REGISTRY, "getAnchor", proof.issuer, proof.anchor_sequence
+        )
+    except ChainRevertError:  # AnchorNotFound
+        return False
     if bytes(root).hex() != proof.root or int(count) != proof.count:
         return False
     included = await chain.call(

@@ -190,6 +190,8 @@ async def test_proofs_exist_only_once_anchored_and_check_on_chain(runtime: Runti
             forged = replace(proof, event_hash="22" * 32)
             assert not forged.verify()
             assert not await check_on_chain(runtime.chain, forged)
+            unanchored = replace(proof, anchor_sequence=proof.anchor_sequence + 10_000)
+            assert not await check_on_chain(runtime.chain, unanchored)
 
 
 @pytest.mark.integration
