@@ -13,7 +13,8 @@ refreshed on every step):
 - estimates gas, signs, **stores the signed bytes and hash before broadcasting** (a crash or a
   node restart re-broadcasts exactly that transaction, never a second one), then broadcasts;
 - re-signs a transaction stuck unmined for `stuck_after_s` with the same nonce and fees raised
-  by 12.5 % (nodes require ≥ 10 %), keeping every hash tried: whichever one mines settles the row;
+  by 12.5 % (nodes require ≥ 10 %), up to `MAX_FEE_MULTIPLE` times a fresh transaction's fee,
+  keeping every hash tried: whichever one mines settles the row;
 - records the receipt (block, hash, gas used, price) and calls the row confirmed once it is
   buried under `confirmations` blocks;
 - watches landed rows of the last `reorg_window` blocks: one whose receipt vanished or moved to
@@ -77,6 +78,8 @@ return 0
 # A replacement must pay at least 10 % more (geth, Besu, anvil); 12.5 % leaves room for
 # rounding and for nodes configured a little stricter.
 FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 9, 8
+# Replacements stop at this multiple of what a new transaction would offer right now.
+MAX_FEE_MULTIPLE = 10
 _REVERT_EXCEPTIONS = (ContractCustomError, ContractLogicError, TransactionFailed)
 
 
@@ -374,9 +377,13 @@ class OutboxWriter:
             return True, 0
         sent_at = as_utc(row.sent_at) if row.sent_at else datetime.now(UTC)
         if (datetime.now(UTC) - sent_at).total_seconds() >= self.stuck_after_s:
-            row = await self._bump(row)
-            await self._broadcast(row)
-            return True, 0
+            fresh_max_fee, _ = await self.chain.fee_defaults()
+            if (row.max_fee_per_gas or 0) < MAX_FEE_MULTIPLE * fresh_max_fee:
+                row = await self._bump(row)
+                await self._broadcast(row)
+                return True, 0
+            # Bumping forever would pay any price: past the cap it waits (and says so).
+            log.warning("stuck transaction at the fee cap; waiting", id=row.id, nonce=row.nonce)
         # Not mined yet: make sure the node has it (a restarted node forgets its pool).
         await self._broadcast(row)
         return False, 0

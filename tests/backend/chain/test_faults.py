@@ -10,6 +10,7 @@ from eth_typing import HexStr
 
 from backend.chain.errors import NodeUnavailableError
 from backend.chain.models import TxStatus
+from backend.chain.outbox import MAX_FEE_MULTIPLE
 from contracts.status import status_digest
 from tests.backend.chain.conftest import Stack, new_list_id, open_stack
 from tests.backend.chain.test_outbox import SHAPE, publish_args
@@ -165,3 +166,46 @@ async def test_node_stopped_mid_batch_loses_and_doubles_nothing(
     finally:
         if node is not None:
             node.__exit__(None, None, None)
+
+
+async def test_fee_bumps_stop_at_the_cap(anvil_stack: Stack) -> None:
+    stack = anvil_stack
+    _, list_id = new_list_id()
+    row_id = await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+    await stack.rpc("evm_setAutomine", False)
+    writer = stack.writer(stuck_after_s=0)
+    for _ in range(40):
+        await writer.step()
+    row = await stack.row(row_id)
+    fresh_max_fee, _ = await stack.chain.fee_defaults()
+    assert row.max_fee_per_gas is not None
+    assert row.max_fee_per_gas < MAX_FEE_MULTIPLE * fresh_max_fee * 9 // 8 + 1
+    assert 2 < len(row.tried_hashes) < 40  # bumped, then held at the cap
+    await stack.rpc("evm_mine")
+    await writer.drain_once()
+    assert (await stack.row(row_id)).status == TxStatus.CONFIRMED
+
+
+async def test_a_writer_that_died_after_signing_is_succeeded_without_a_second_transaction(
+    anvil_stack: Stack,
+) -> None:
+    stack = anvil_stack
+    _, list_id = new_list_id()
+    row_id = await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+    dead = stack.writer()
+    assert await dead.hold_lock()
+    # Signed and recorded, then the process died before broadcasting (and its lock expired).
+    await dead._sign_and_record(await stack.row(row_id))
+    await dead.release_lock()
+    signed = await stack.row(row_id)
+    assert signed.status == TxStatus.SENT
+    nonce_before = await stack.chain.w3.eth.get_transaction_count(stack.chain.relayer.address)
+
+    successor = stack.writer()
+    await successor.drain_once()
+    row = await stack.row(row_id)
+    assert row.status == TxStatus.CONFIRMED
+    assert row.tx_hash == signed.tx_hash
+    assert row.attempts == 1
+    nonce_after = await stack.chain.w3.eth.get_transaction_count(stack.chain.relayer.address)
+    assert nonce_after == nonce_before + 1
