@@ -115,7 +115,7 @@ class Runtime:
             ),
         )
         runtime.passports = PassportIssuer(issuance)
-        runtime.anchorer = EventAnchorer(db, str(relayer.address), outbox)
+        runtime.anchorer = EventAnchorer(db, str(relayer.address), outbox, chain=chain)
         runtime.chain_services = chain_services
         if background:
             runtime._tasks.append(asyncio.create_task(outbox.run_forever(), name="outbox"))

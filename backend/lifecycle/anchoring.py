@@ -26,7 +26,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.chain.client import ANCHOR_REGISTRY
-from backend.chain.errors import ChainRevertError
+from backend.chain.errors import ChainError, ChainRevertError
 from backend.chain.models import ChainTransaction, TxStatus
 from backend.chain.outbox import enqueue
 from backend.kit.errors import NotFoundError
@@ -84,9 +84,19 @@ class EventProof:
 
 
 async def anchor_pending_events(
-    session: AsyncSession, sender: str, *, max_events: int = MAX_EVENTS_PER_ANCHOR
+    session: AsyncSession,
+    sender: str,
+    *,
+    max_events: int = MAX_EVENTS_PER_ANCHOR,
+    chain_last_sequence: int | None = None,
 ) -> EventAnchor | None:
-    """Anchor the oldest unanchored events (None when there are none)."""
+    """Anchor the oldest unanchored events (None when there are none).
+
+    `chain_last_sequence` is the registry's `lastSequence(sender)` if known: the next number
+    is above both it and the database's, so a database started afresh against a chain that
+    already holds this sender's anchors (a development node kept across resets) still
+    anchors instead of being refused with `SequenceNotNext` forever.
+    """
     events = list(
         await session.exec(
             select(LifecycleEvent)
@@ -103,7 +113,7 @@ async def anchor_pending_events(
             select(func.max(EventAnchor.sequence)).where(EventAnchor.sender == sender)
         )
     ).one()
-    sequence = int(last or 0) + 1
+    sequence = max(int(last or 0), chain_last_sequence or 0) + 1
     transaction = enqueue(
         session,
         contract=ANCHOR_REGISTRY,
@@ -202,11 +212,13 @@ class EventAnchorer:
         sender: str,
         outbox: OutboxWriter | None,
         *,
+        chain: ChainClient | None = None,
         interval_s: float = 10.0,
     ) -> None:
         self.db = db
         self.sender = sender
         self.outbox = outbox
+        self.chain = chain
         self.interval_s = interval_s
         self._now = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -215,9 +227,21 @@ class EventAnchorer:
         """Anchor at once (after a batch of events worth proving soon was committed)."""
         self._now.set()
 
+    async def _chain_last_sequence(self) -> int | None:
+        if self.chain is None:
+            return None
+        try:
+            return int(await self.chain.call(ANCHOR_REGISTRY, "lastSequence", self.sender))
+        except ChainError:  # node down or registry missing: the database's count stands
+            return None
+
     async def anchor_once(self) -> EventAnchor | None:
-        async with self._lock, self.db.unit_of_work() as session:
-            anchor = await anchor_pending_events(session, self.sender)
+        async with self._lock:
+            chain_last = await self._chain_last_sequence()
+            async with self.db.unit_of_work() as session:
+                anchor = await anchor_pending_events(
+                    session, self.sender, chain_last_sequence=chain_last
+                )
         if anchor is not None:
             if self.outbox is not None:
                 self.outbox.wake()

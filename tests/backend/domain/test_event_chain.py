@@ -14,7 +14,12 @@ from sqlalchemy import delete, update
 
 from backend.auth.principal import Principal
 from backend.kit.errors import ForbiddenError, InvalidInputError
-from backend.lifecycle.anchoring import EventProof, check_on_chain, event_proof
+from backend.lifecycle.anchoring import (
+    EventProof,
+    anchor_pending_events,
+    check_on_chain,
+    event_proof,
+)
 from backend.lifecycle.errors import EventChainBrokenError, EventNotAnchoredError
 from backend.lifecycle.models import LifecycleEvent
 from backend.lifecycle.service import (
@@ -241,3 +246,35 @@ async def test_measurements_keep_the_latest_and_refuse_static_terms(runtime: Run
                 await record_measurements(
                     session, None, battery_id, {term: Measurement(value, newer, "bms", "obd")}
                 )
+
+
+@pytest.mark.integration
+async def test_anchor_numbers_continue_above_the_chain_after_a_database_reset(
+    runtime: Runtime,
+) -> None:
+    sender = str(runtime.chain.relayer.address)
+    # A session that is never committed: a gapped anchor must not be queued for real.
+    async with runtime.db.read_only() as session:
+        organisation = await get_or_create_organisation(session, "chain-reset")
+        maker = Principal(
+            organisation_id=organisation.id, organisation_slug="chain-reset", role=Role.MANUFACTURER
+        )
+        model = await register_model(
+            session,
+            maker,
+            ModelRegistration(
+                name="Reset Pack",
+                manufacturer="Reset",
+                chemistry="LFP",
+                rated_capacity_ah=10,
+                nominal_voltage_v=40,
+            ),
+        )
+        battery = await register_battery_of_model(session, maker, model.id, "RESET-0001")
+        await record_event(session, maker, battery.id, EventKind.MANUFACTURED)
+        ahead = await anchor_pending_events(session, sender, chain_last_sequence=1_000_000)
+        behind = await anchor_pending_events(session, sender, chain_last_sequence=0)
+        ahead_sequence = None if ahead is None else ahead.sequence
+        await session.rollback()
+    assert ahead_sequence == 1_000_001
+    assert behind is None  # everything was anchored in that transaction already
