@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -123,11 +124,19 @@ def enqueue_accreditation(
     root = chain.city_root
     if root is None or not chain.holds_key(root):
         raise NoSignerError("the city root key is held outside this platform")
-    subject = subject_for_did(issuer) if issuer.startswith("did:") else subject_for_address(issuer)
     return enqueue(
         session,
         contract=ISSUER_REGISTRY,
-        function="accredit",
-        args=["0x" + subject.hex(), role.number, valid_from, valid_until],
+        function=ACCREDIT_FUNCTION,
+        args=accreditation_args(issuer, role, valid_from, valid_until),
         sender=root,
     )
+
+
+ACCREDIT_FUNCTION = "accredit"
+
+
+def accreditation_args(issuer: str, role: Role, valid_from: int, valid_until: int) -> list[Any]:
+    """`IssuerRegistry.accredit` arguments for a DID (`keccak256(did)`) or an address subject."""
+    subject = subject_for_did(issuer) if issuer.startswith("did:") else subject_for_address(issuer)
+    return ["0x" + subject.hex(), role.number, valid_from, valid_until]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,41 @@ def test_deploy_command_records_the_registries_and_refuses_a_wrong_chain(
         wrong = runner.invoke(chain_app, ["deploy"], env={**env, "BPP_CHAIN_ID": "1"})
         assert wrong.exit_code == EXIT_REFUSED
         assert "wrong_chain" in wrong.output
+
+
+async def test_accredit_command_queues_a_root_signed_accreditation(embedded_stack: Stack) -> None:
+    stack = embedded_stack
+    env = cli_env(stack, BPP_CHAIN_RPC_URL="")
+    runner = CliRunner()
+
+    async def invoke(*args: str) -> tuple[int, str]:
+        result = await asyncio.to_thread(runner.invoke, chain_app, list(args), env=env)
+        return result.exit_code, result.output
+
+    code, output = await invoke("accredit", "acme-cells", "manufacturer", "--days", "30")
+    assert code == 0, output
+    queued = json.loads(output)
+    assert queued["subject"] == "did:web:127.0.0.1%3A8000:orgs:acme-cells"
+    code, output = await invoke("outbox")
+    assert code == 0, output
+    (row,) = json.loads(output)["rows"]
+    assert row["function"] == "IssuerRegistry.accredit"
+    assert row["status"] == "pending"
+
+    await stack.writer().drain_once()
+    services = await stack.services()
+    await services.mirror.follow_once()
+    assert await services.accreditation.is_accredited(
+        queued["subject"], ["BatteryPassportCredential"], datetime.now(UTC)
+    )
+    code, output = await invoke("outbox")
+    assert json.loads(output) == {"counts": {"confirmed": 1}, "rows": []}
+
+    code, _ = await invoke("accredit", "acme-cells", "emperor")
+    assert code == EXIT_REFUSED
+    code, _ = await invoke("accredit", "0xnot-an-address", "inspector")
+    assert code == EXIT_REFUSED
+    env["BPP_CHAIN_CITY_ROOT"] = "0x" + "11" * 20
+    code, output = await invoke("accredit", "acme-cells", "inspector")
+    assert code == EXIT_REFUSED
+    assert "no_signer" in output
