@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -37,6 +38,8 @@ from backend.passports.service import (
     get_battery,
     get_writable_battery,
     passport_id,
+    set_item_attributes,
+    update_model_attributes,
     xsd_datetime,
 )
 from credentials.contexts import CREDENTIALS_V2_URL
@@ -206,6 +209,28 @@ class PassportIssuer:
         for battery_id in battery_ids:
             issued += await self.sync(session, battery_id)
         return issued
+
+    async def update_model(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        model_id: str,
+        attributes: Mapping[str, Any],
+    ) -> list[IssuedVersion]:
+        """Change model attributes and re-issue the affected passports, in one unit of work."""
+        await update_model_attributes(session, principal, model_id, attributes)
+        return await self.sync_model(session, model_id)
+
+    async def update_battery(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        battery_id: str,
+        attributes: Mapping[str, Any],
+    ) -> list[IssuedVersion]:
+        """Change item attributes and re-issue the battery's credentials where they changed."""
+        await set_item_attributes(session, principal, battery_id, attributes)
+        return await self.sync(session, battery_id)
 
     async def revoke_all(
         self, session: AsyncSession, battery: Battery, *, reason: str, urgent: bool

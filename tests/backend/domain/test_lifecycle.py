@@ -53,7 +53,6 @@ from backend.passports.service import (
     register_battery_of_model,
     register_model,
     set_item_attributes,
-    update_model_attributes,
 )
 from backend.runtime import Runtime
 from backend.vehicles.errors import BatteryInstalledError
@@ -290,8 +289,7 @@ async def test_from_manufacture_to_recycling(runtime: Runtime) -> None:
 
     # -- the model's data changes: the passport is re-issued, the old version revoked ----------
     async with runtime.db.unit_of_work() as session:
-        await update_model_attributes(session, maker, model.id, {"batteryMass": 452.0})
-        reissued = await passports.sync_model(session, model.id)
+        reissued = await passports.update_model(session, maker, model.id, {"batteryMass": 452.0})
         unchanged = await passports.issue(session, maker, battery.id)
         versions = await version_chain(session, battery.id, PassportCredentialType.PASSPORT)
     (second,) = [r for r in reissued if r.version.credential_type == "BatteryPassportCredential"]
@@ -548,3 +546,43 @@ async def test_a_waste_battery_is_not_installed_but_may_get_a_second_life(
         )
     assert life.battery.status == "remanufactured"
     assert life.battery.predecessor_id == battery.id
+
+
+async def test_only_changes_to_public_data_reissue_the_passport(runtime: Runtime) -> None:
+    assert runtime.passports is not None
+    passports = runtime.passports
+    maker = await principal(runtime, "lc-reissue", Role.MANUFACTURER)
+    async with runtime.db.unit_of_work() as session:
+        model = await register_model(
+            session,
+            maker,
+            ModelRegistration(
+                name="Reissue Pack",
+                manufacturer="Reissue",
+                chemistry="LFP",
+                rated_capacity_ah=100,
+                nominal_voltage_v=400,
+            ),
+        )
+        battery = await register_battery_of_model(session, maker, model.id, unique_identifier("RI"))
+        first = await passports.issue(session, maker, battery.id)
+    async with runtime.db.unit_of_work() as session:
+        # Legitimate-interest data is not in the public passport: nothing to re-issue.
+        hidden = await passports.update_battery(
+            session, maker, battery.id, {"puttingIntoServiceDate": "2026-01-15"}
+        )
+        hidden_model = await passports.update_model(
+            session, maker, model.id, {"dismantlingInformation": "manual v2"}
+        )
+    assert [v.reissued for v in hidden + hidden_model] == [False, False]
+    async with runtime.db.unit_of_work() as session:
+        shown = await passports.update_battery(
+            session, maker, battery.id, {"extinguishingAgent": "water"}
+        )
+        versions = await version_chain(session, battery.id, PassportCredentialType.PASSPORT)
+    assert [v.reissued for v in shown] == [True]
+    assert shown[0].credential.document["credentialSubject"]["extinguishingAgent"] == "water"
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[1].previous_credential_id == first.credential.credential_id
+    result = await runtime.issuance.verify(first.credential.document)
+    assert result["verified"] is False
