@@ -30,7 +30,7 @@ from backend.chain.errors import ChainError, ChainRevertError
 from backend.chain.models import ChainTransaction, TxStatus
 from backend.chain.outbox import enqueue
 from backend.kit.errors import NotFoundError
-from backend.lifecycle.errors import EventNotAnchoredError
+from backend.lifecycle.errors import EventChainBrokenError, EventNotAnchoredError
 from backend.lifecycle.models import EventAnchor, LifecycleEvent
 from backend.lifecycle.service import check_event
 from contracts.merkle import MerkleTree, verify_proof
@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("bpp.lifecycle.anchoring")
 
 MAX_EVENTS_PER_ANCHOR = 4096
+# Anchored trees never change: proofs of recent anchors come from memory (a 4,096-event tree
+# takes a few hundred ms of keccak in Python to rebuild). Insertion-ordered, oldest evicted.
+_TREE_CACHE_SIZE = 16
+_TREES: dict[tuple[int | None, str], MerkleTree] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +157,24 @@ async def event_proof(session: AsyncSession, event_id: str) -> EventProof:
         )
     anchor = await session.get(EventAnchor, event.anchor_id)
     assert anchor is not None
-    members = list(
-        await session.exec(
-            select(LifecycleEvent)
-            .where(LifecycleEvent.anchor_id == anchor.id)
-            .order_by(col(LifecycleEvent.anchor_index))
+    tree = _TREES.get((anchor.id, anchor.root))
+    if tree is None:
+        members = list(
+            await session.exec(
+                select(LifecycleEvent.hash)
+                .where(LifecycleEvent.anchor_id == anchor.id)
+                .order_by(col(LifecycleEvent.anchor_index))
+            )
         )
-    )
-    tree = MerkleTree.build([bytes.fromhex(member.hash) for member in members])
+        tree = MerkleTree.build([bytes.fromhex(member) for member in members])
+        if tree.root.hex() != anchor.root or tree.count != anchor.count:
+            raise EventChainBrokenError(
+                f"the events of anchor {anchor.sequence} no longer give its root",
+                field="eventId",
+            )
+        _TREES[(anchor.id, anchor.root)] = tree
+        while len(_TREES) > _TREE_CACHE_SIZE:
+            _TREES.pop(next(iter(_TREES)))
     transaction = (
         await session.get(ChainTransaction, anchor.chain_transaction_id)
         if anchor.chain_transaction_id is not None
