@@ -264,9 +264,14 @@ class OutboxWriter:
         function = self.chain.contract(row.contract).get_function_by_name(row.function)(*row.args)
         self.chain.signer_for(row.sender)  # NoSignerError before any chain work
         defaults = await self.chain.transaction_defaults(row.sender)
+        defaults["nonce"] = max(int(defaults["nonce"]), await self._next_local_nonce(row.sender))
         try:
             tx = await function.build_transaction(defaults)  # estimates gas
         except _REVERT_EXCEPTIONS as exc:
+            if await self._check_reorgs(await self.chain.block_number()):
+                # A reorg just dropped an earlier row this one builds on (version n before
+                # n + 1): not a refusal; retry once the earlier row is back on chain.
+                return row
             error = self.chain.decode_revert(row.contract, exc, f"{row.contract}.{row.function}")
             log.warning("chain write refused", id=row.id, error=error.message)
             return await self._mark(
@@ -286,6 +291,26 @@ class OutboxWriter:
             raise
         tx["gas"] = int(tx["gas"] * 1.2) + 10_000
         return await self._record_signed(row, tx, expect=TxStatus.PENDING)
+
+    async def _next_local_nonce(self, sender: str) -> int:
+        """One past the newest nonce our recent rows hold for `sender`.
+
+        Normally the node's count is ahead of it. It is not when a reorg dropped a row the
+        reorg check has not seen yet: the new row then waits behind that row's nonce instead
+        of taking it (which would put a later status version before an earlier one).
+        """
+        head = await self.chain.block_number()
+        async with self.db.read_only() as session:
+            rows = await session.exec(
+                select(ChainTransaction.nonce).where(
+                    ChainTransaction.sender == sender,
+                    col(ChainTransaction.nonce).is_not(None),
+                    col(ChainTransaction.status).in_(LANDED_STATUSES),
+                    col(ChainTransaction.block_number) >= head - self.reorg_window,
+                )
+            )
+            nonces = [nonce for nonce in rows if nonce is not None]
+        return max(nonces) + 1 if nonces else 0
 
     async def _cannot_pay(self, sender: str, defaults: dict[str, Any]) -> bool:
         balance = await self.chain.w3.eth.get_balance(self.chain.w3.to_checksum_address(sender))

@@ -209,3 +209,63 @@ async def test_a_writer_that_died_after_signing_is_succeeded_without_a_second_tr
     assert row.attempts == 1
     nonce_after = await stack.chain.w3.eth.get_transaction_count(stack.chain.relayer.address)
     assert nonce_after == nonce_before + 1
+
+
+async def test_a_row_built_on_a_reorged_row_waits_instead_of_failing(
+    anvil_stack: Stack,
+) -> None:
+    stack = anvil_stack
+    _, list_id = new_list_id()
+    values = bytearray(SHAPE.length)
+    await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+    writer = stack.writer()
+    await writer.drain_once()
+    snapshot = await stack.rpc("evm_snapshot")
+    first = await stack.enqueue(
+        "publishChanges", *publish_args(stack.relayer, list_id, 1, values, {1: 1})
+    )
+    await writer.drain_once()
+    await stack.rpc("evm_revert", snapshot)  # version 1 is gone; the writer has not looked yet
+    second = await stack.enqueue(
+        "publishChanges", *publish_args(stack.relayer, list_id, 2, values, {2: 1})
+    )
+    assert await writer.hold_lock()
+    # The race, made explicit: the next row is signed before the writer's reorg check ran.
+    # Its gas estimate reverts (version 2 before 1), which must not fail the row.
+    pending = await writer._sign_and_record(await stack.row(second))
+    assert pending.status == TxStatus.PENDING
+    assert (await stack.row(first)).status == TxStatus.SENT  # found by the same call
+    await writer.drain_once()
+    rows = {r.id: r for r in await stack.rows()}
+    assert rows[first].status == rows[second].status == TxStatus.CONFIRMED
+    assert (rows[first].block_number or 0) <= (rows[second].block_number or 0)
+    assert (await stack.latest(stack.relayer, list_id))[0] == 2
+
+
+async def test_a_row_signed_before_a_reorg_is_noticed_does_not_take_the_dropped_nonce(
+    anvil_stack: Stack,
+) -> None:
+    stack = anvil_stack
+    writer = stack.writer()
+    snapshot = await stack.rpc("evm_snapshot")
+    _, first_list = new_list_id()
+    first = await stack.enqueue(
+        "createList", stack.relayer, "0x" + first_list.hex(), SHAPE.length, 1
+    )
+    await writer.drain_once()
+    await stack.rpc("evm_revert", snapshot)
+    _, second_list = new_list_id()
+    second = await stack.enqueue(
+        "createList", stack.relayer, "0x" + second_list.hex(), SHAPE.length, 1
+    )
+    assert await writer.hold_lock()
+    signed = await writer._sign_and_record(await stack.row(second))  # before any reorg check
+    dropped = await stack.row(first)
+    assert signed.status == TxStatus.SENT
+    assert dropped.nonce is not None
+    assert signed.nonce == dropped.nonce + 1  # queued behind the dropped row, not over it
+    await writer.drain_once()
+    rows = {r.id: r for r in await stack.rows()}
+    assert rows[first].status == rows[second].status == TxStatus.CONFIRMED
+    assert rows[first].nonce == dropped.nonce
+    assert (await stack.latest(stack.relayer, second_list))[0] == 0
