@@ -35,7 +35,7 @@ from web3.exceptions import BlockNotFound
 from web3.types import FilterParams
 
 from backend.chain.client import ISSUER_REGISTRY, NODE_DOWN_EXCEPTIONS, STATUS_REGISTRY, ChainClient
-from backend.chain.errors import NodeUnavailableError
+from backend.chain.errors import ChainError, NodeUnavailableError
 from contracts import load_artifact
 
 log = structlog.get_logger("bpp.chain.mirror")
@@ -114,8 +114,8 @@ class ChainMirror:
         while True:
             try:
                 await self.follow_once()
-            except NodeUnavailableError as exc:
-                log.warning("mirror cannot reach the node", error=exc.message)
+            except ChainError as exc:  # node down, registries not deployed yet
+                log.warning("mirror cannot follow the chain", error=exc.message)
             except Exception:
                 log.exception("mirror follow failed; retrying")
             await asyncio.sleep(self.poll_interval_s)
