@@ -176,6 +176,8 @@ PLATFORM_TERMS: Final = (
     "maxAllowedStateOfCharge",
     "activeAlerts",
     "accreditedRoles",
+    # the version a served status list credential claims (checked against the chain registry)
+    "statusListVersion",
 )
 """Further properties the platform's services use (not Annex XIII items themselves)."""
 

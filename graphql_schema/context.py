@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
@@ -13,7 +13,7 @@ from strawberry.fastapi import BaseContext
 from backend.auth.principal import ANONYMOUS, Principal
 from backend.issuance import service as issuance
 from backend.issuance.models import IssuedCredential
-from backend.orgs.service import authenticate_api_key
+from backend.kit.errors import DomainError
 
 if TYPE_CHECKING:
     from backend.runtime import Runtime
@@ -39,6 +39,9 @@ class Context(BaseContext):
     runtime: Runtime
     principal: Principal
     presented_credentials: bool
+    # Why a presented bearer token was refused (expired, revoked, malformed): the request then
+    # runs as anonymous, and a write answers UNAUTHENTICATED.
+    auth_error: DomainError | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,28 +49,26 @@ class Context(BaseContext):
         self.loaders = Loaders(self.runtime)
 
 
-def bearer_token(headers: Any) -> str | None:
-    value = headers.get("authorization") if headers else None
-    if not value or not isinstance(value, str):
-        return None
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-async def principal_for_token(runtime: Runtime, token: str | None) -> tuple[Principal, bool]:
-    if token is None:
-        return ANONYMOUS, False
-    async with runtime.db.read_only() as session:
-        principal = await authenticate_api_key(
-            session, token, runtime.settings.secret_key.get_secret_value()
-        )
-    return principal, True
+async def resolve_principal(
+    runtime: Runtime, authorization: str | None
+) -> tuple[Principal, DomainError | None]:
+    """The caller behind `Authorization: Bearer …` (API key, access token, trusted OIDC)."""
+    if runtime.auth is None:
+        return ANONYMOUS, None
+    try:
+        return await runtime.auth.resolver.resolve_header(authorization), None
+    except DomainError as error:
+        return ANONYMOUS, error
 
 
 async def get_context(connection: HTTPConnection) -> Context:
     """Context of an HTTP request or a WebSocket connection (subscriptions)."""
     runtime: Runtime = connection.app.state.runtime
-    principal, presented = await principal_for_token(runtime, bearer_token(connection.headers))
-    return Context(runtime=runtime, principal=principal, presented_credentials=presented)
+    authorization = connection.headers.get("authorization")
+    principal, error = await resolve_principal(runtime, authorization)
+    return Context(
+        runtime=runtime,
+        principal=principal,
+        presented_credentials=authorization is not None,
+        auth_error=error,
+    )

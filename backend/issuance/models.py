@@ -23,6 +23,12 @@ class StatusList(SQLModel, table=True):
     allocated: int = 0  # how many indices are taken (for choosing a list with room)
     revision: int = 0  # bumped by every change; the served credential is cached per revision
     published_version: int = 0  # the last version handed to the chain outbox
+    published_revision: int = 0  # the revision that version carries
+
+    @property
+    def served_version(self) -> int:
+        """The version the current values are: the published one, or the next if changed since."""
+        return self.published_version + (self.revision != self.published_revision)
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 

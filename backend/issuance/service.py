@@ -313,6 +313,10 @@ class IssuanceService:
             .isoformat()
             .replace("+00:00", "Z"),
         ).build()
+        # The version these values are on chain (or will be, once the pending publish lands):
+        # what a verifier's chain_consistency check compares with the registry.
+        unsigned["@context"] = [*unsigned["@context"], BATTERY_CONTEXT_URL]
+        unsigned["credentialSubject"]["statusListVersion"] = row.served_version
         signed = self.sign(unsigned, row.issuer_did)
         etag = hashlib.sha256(f"{list_id}:{row.revision}".encode()).hexdigest()[:32]
         served = ServedStatusList(credential=signed, etag=etag)

@@ -192,6 +192,7 @@ async def publish_pending(session: AsyncSession, issuer_address: str) -> list[Pu
             change.published_version = version
             session.add(change)
         status_list.published_version = version
+        status_list.published_revision = status_list.revision
         session.add(status_list)
         published.append(PublishedVersion(list_id=list_id, version=version, changes=len(latest)))
     return published

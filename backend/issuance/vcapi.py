@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from backend.auth.principal import Principal
 from backend.kit.errors import DomainError, InvalidInputError
 from backend.orgs.roles import CREDENTIAL_ISSUERS, Role
-from backend.orgs.service import authenticate_api_key
 from backend.runtime import Runtime
 from credentials.dataintegrity import Cryptosuite, parse_cryptosuite
 from credentials.errors import CredentialError, DataModelError
@@ -59,14 +58,10 @@ def _object(body: dict[str, Any], name: str, *, required: bool = True) -> dict[s
 
 
 async def _principal(runtime: Runtime, request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    """The caller; a refused token is a 401 problem (expired, revoked, malformed)."""
+    if runtime.auth is None:
         return Principal()
-    async with runtime.db.read_only() as session:
-        return await authenticate_api_key(
-            session, token.strip(), runtime.settings.secret_key.get_secret_value()
-        )
+    return await runtime.auth.resolver.resolve_header(request.headers.get("authorization"))
 
 
 def issuer_did_for(runtime: Runtime, principal: Principal) -> str:

@@ -74,7 +74,7 @@ _BUNDLED: Final = (
     BundledContext(
         BATTERY_CONTEXT_URL,
         "battery-passport-v1.jsonld",
-        "4d099aa7b06c1bae3eb6f77cc7c2ba7918c4ae3d991037dc3a3da97a1b6cc21c",
+        "0462d4533c2ecb2aead1a79c4b6c74c31fbb8d2c8e037e68073fd2e911f6d5a2",
     ),
 )
 

@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("allocated", sa.Integer(), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("published_version", sa.Integer(), nullable=False),
+        sa.Column("published_revision", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )

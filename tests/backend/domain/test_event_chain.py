@@ -10,7 +10,9 @@ from typing import Any, cast
 
 import pytest
 import rfc8785
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from backend.auth.principal import Principal
 from backend.kit.errors import ForbiddenError, InvalidInputError
@@ -122,56 +124,78 @@ async def test_events_link_by_hash_and_sequence(runtime: Runtime) -> None:
     assert all(event_hash(e.document) == e.hash for e in events)
 
 
+DROP_GUARDS = {
+    True: ["DROP TRIGGER lifecycle_event_no_update", "DROP TRIGGER lifecycle_event_no_delete"],
+    False: ["DROP TRIGGER lifecycle_event_append_only ON lifecycle_event"],
+}
+
+
+@pytest.mark.integration
+async def test_the_database_refuses_to_change_or_delete_events(runtime: Runtime) -> None:
+    _, battery_id = await _battery_with_events(runtime, "chain-guard", 2)
+    async with runtime.db.read_only() as session:
+        events = await verify_chain(session, battery_id)
+    statements = [
+        update(LifecycleEvent)
+        .where(col(LifecycleEvent.id) == events[0].id)
+        .values(document={**events[0].document, "data": {"x": 1}}),
+        update(LifecycleEvent).where(col(LifecycleEvent.id) == events[0].id).values(hash="0" * 64),
+        update(LifecycleEvent).where(col(LifecycleEvent.id) == events[1].id).values(sequence=7),
+        delete(LifecycleEvent).where(col(LifecycleEvent.id) == events[1].id),
+    ]
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with runtime.db.unit_of_work() as session:
+                await session.exec(statement)
+    async with runtime.db.read_only() as session:
+        assert [e.hash for e in await verify_chain(session, battery_id)] == [e.hash for e in events]
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("tampering", ["edit", "rehash", "delete", "reorder"])
-async def test_tampering_is_detected(runtime: Runtime, tampering: str) -> None:
+async def test_tampering_past_the_guards_is_detected(runtime: Runtime, tampering: str) -> None:
+    """Someone with the database's owner rights drops the guard and edits the log: the chain
+    check and the proofs notice. Everything happens in one transaction that is rolled back."""
     assert runtime.anchorer is not None
     _, battery_id = await _battery_with_events(runtime, f"chain-{tampering}", 3)
     await runtime.anchorer.anchor_once()  # anchored first: proofs must notice the change too
-    async with runtime.db.unit_of_work() as session:
+    async with runtime.db.read_only() as session:
+        for statement in DROP_GUARDS[runtime.db.is_sqlite]:
+            await session.execute(text(statement))
         events = await verify_chain(session, battery_id)
         middle = events[1]
+        by_id = col(LifecycleEvent.id)
         if tampering == "edit":
             # The stored document changes, its recorded hash does not.
             document = {**middle.document, "data": {"note": "never happened"}}
             await session.exec(
-                update(LifecycleEvent)
-                .where(LifecycleEvent.id == middle.id)  # type: ignore[arg-type]
-                .values(document=document)
+                update(LifecycleEvent).where(by_id == middle.id).values(document=document)
             )
         elif tampering == "rehash":
-            # Edited *and* re-hashed: the next event's previousHash no longer matches.
+            # Edited *and* re-hashed: the next event's previousHash and the anchored root differ.
             document = {**middle.document, "data": {"note": "never happened"}}
             await session.exec(
                 update(LifecycleEvent)
-                .where(LifecycleEvent.id == middle.id)  # type: ignore[arg-type]
+                .where(by_id == middle.id)
                 .values(document=document, hash=event_hash(document))
             )
         elif tampering == "delete":
-            await session.exec(delete(LifecycleEvent).where(LifecycleEvent.id == middle.id))  # type: ignore[arg-type]
+            await session.exec(delete(LifecycleEvent).where(by_id == middle.id))
         else:
             first, last = events[0], events[2]
-            await session.exec(
-                update(LifecycleEvent)
-                .where(LifecycleEvent.id == first.id)  # type: ignore[arg-type]
-                .values(sequence=99)
-            )
-            await session.exec(
-                update(LifecycleEvent)
-                .where(LifecycleEvent.id == last.id)  # type: ignore[arg-type]
-                .values(sequence=1)
-            )
-            await session.exec(
-                update(LifecycleEvent)
-                .where(LifecycleEvent.id == first.id)  # type: ignore[arg-type]
-                .values(sequence=3)
-            )
-    async with runtime.db.read_only() as session:
+            for row_id, sequence in ((first.id, 99), (last.id, 1), (first.id, 3)):
+                await session.exec(
+                    update(LifecycleEvent).where(by_id == row_id).values(sequence=sequence)
+                )
+        session.expire_all()
         with pytest.raises(EventChainBrokenError):
             await verify_chain(session, battery_id)
         if tampering in ("edit", "rehash"):
             with pytest.raises(EventChainBrokenError):
                 await event_proof(session, middle.event_id)
+        await session.rollback()
+    async with runtime.db.read_only() as session:
+        assert len(await verify_chain(session, battery_id)) == 3  # rolled back, guards back
 
 
 @pytest.mark.integration
