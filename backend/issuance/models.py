@@ -29,6 +29,7 @@ class StatusList(SQLModel, table=True):
     def served_version(self) -> int:
         """The version the current values are: the published one, or the next if changed since."""
         return self.published_version + (self.revision != self.published_revision)
+
     created_at: datetime = Field(default_factory=utcnow, sa_column=timestamp_column())
 
 
