@@ -85,6 +85,7 @@ def rebuild_status_list(
     settings = load_settings()
 
     async def _run() -> int:
+        from backend.chain.errors import UnknownListError
         from backend.chain.issuers import IssuerAccounts, resolve_issuer
         from backend.chain.rebuild import Outcome, compare_with_served
         from backend.chain.service import connect_chain
@@ -116,7 +117,19 @@ def rebuild_status_list(
                     else platform.organisation_did(issuer),
                     platform_did=platform.did,
                 )
-                report = await compare_with_served(db, chain, address, list_id, from_block=start)
+                try:
+                    report = await compare_with_served(
+                        db, chain, address, list_id, from_block=start
+                    )
+                except UnknownListError:
+                    # Lists the platform created before it had its own issuer account live
+                    # under the relayer.
+                    platform_named = issuer in (PLATFORM_SLUG, platform.did)
+                    if not platform_named or address == chain.relayer.address:
+                        raise
+                    report = await compare_with_served(
+                        db, chain, chain.relayer.address, list_id, from_block=start
+                    )
             finally:
                 await chain.close()
         finally:

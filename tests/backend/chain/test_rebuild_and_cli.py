@@ -113,6 +113,13 @@ async def test_rebuild_command_exit_codes(anvil_stack: Stack) -> None:
     assert code == 0
     code, _ = await invoke("rebuild-status-list", ISSUER_DID, list_uuid)
     assert code == 0
+    # The platform gets its own issuer account: its older lists (under the relayer) still resolve.
+    services = await stack.services()
+    assert await services.issuers.issuer_address(ISSUER_DID) != stack.relayer
+    await stack.writer().drain_once()
+    code, output = await invoke("rebuild-status-list", "platform", list_uuid)
+    assert code == 0, output
+    assert json.loads(output)["issuer"] == stack.relayer
 
     async with stack.db.unit_of_work() as session:
         await statuslists.set_status(session, list_uuid, 9, 1, urgent=True)
