@@ -269,3 +269,26 @@ async def test_a_row_signed_before_a_reorg_is_noticed_does_not_take_the_dropped_
     assert rows[first].status == rows[second].status == TxStatus.CONFIRMED
     assert rows[first].nonce == dropped.nonce
     assert (await stack.latest(stack.relayer, second_list))[0] == 0
+
+
+async def test_rows_are_confirmed_only_under_the_configured_depth(anvil_stack: Stack) -> None:
+    stack = anvil_stack
+    _, list_id = new_list_id()
+    first = await stack.enqueue("createList", stack.relayer, "0x" + list_id.hex(), SHAPE.length, 1)
+    _, other_list = new_list_id()
+    second = await stack.enqueue(
+        "createList", stack.relayer, "0x" + other_list.hex(), SHAPE.length, 1
+    )
+    writer = stack.writer(confirmations=2)
+    for _ in range(4):
+        await writer.step()
+    rows = [await stack.row(first), await stack.row(second)]
+    # Both mined (the second did not wait for the first's depth), neither buried yet.
+    assert [r.status for r in rows] == [TxStatus.MINED, TxStatus.MINED]
+    await stack.rpc("evm_mine")
+    await writer.step()
+    assert (await stack.row(first)).status == TxStatus.CONFIRMED  # two blocks on top of it
+    assert (await stack.row(second)).status == TxStatus.MINED
+    await stack.rpc("evm_mine")
+    await writer.step()
+    assert (await stack.row(second)).status == TxStatus.CONFIRMED
