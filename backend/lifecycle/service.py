@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -519,9 +519,9 @@ def check_event(event: LifecycleEvent) -> None:
         )
 
 
-async def verify_chain(session: AsyncSession, battery_id: str) -> list[LifecycleEvent]:
-    """The battery's events, after checking every hash and link (`EventChainBrokenError`)."""
-    events = await battery_events(session, battery_id)
+def check_chain(events: Sequence[LifecycleEvent], battery_id: str) -> None:
+    """Every event hashes to its hash, links to the one before and sits at its position
+    (`EventChainBrokenError` otherwise); `events` in sequence order."""
     previous = GENESIS_HASH
     for expected, event in enumerate(events, start=1):
         check_event(event)
@@ -538,4 +538,10 @@ async def verify_chain(session: AsyncSession, battery_id: str) -> list[Lifecycle
                 field="eventId",
             )
         previous = event.hash
+
+
+async def verify_chain(session: AsyncSession, battery_id: str) -> list[LifecycleEvent]:
+    """The battery's events, after `check_chain`."""
+    events = await battery_events(session, battery_id)
+    check_chain(events, battery_id)
     return events

@@ -165,6 +165,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_lifecycle_event_event_id"), ["event_id"], unique=True)
         batch_op.create_index(batch_op.f("ix_lifecycle_event_kind"), ["kind"], unique=False)
 
+    _append_only_lifecycle_events()
     op.create_table(
         "passport_version",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -231,6 +232,60 @@ def upgrade() -> None:
         )
 
 
+# The event log is append-only in the database too: only the anchoring columns may change.
+# (A later batch migration that recreates lifecycle_event on SQLite must recreate these.)
+_PROTECTED = (
+    "event_id",
+    "battery_id",
+    "sequence",
+    "kind",
+    "occurred_at",
+    "document",
+    "hash",
+    "recorded_at",
+)
+
+
+def _append_only_lifecycle_events() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "CREATE TRIGGER lifecycle_event_no_update BEFORE UPDATE OF "
+            + ", ".join(_PROTECTED)
+            + " ON lifecycle_event BEGIN "
+            "SELECT RAISE(ABORT, 'lifecycle events are append-only'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER lifecycle_event_no_delete BEFORE DELETE ON lifecycle_event BEGIN "
+            "SELECT RAISE(ABORT, 'lifecycle events are append-only'); END"
+        )
+        return
+    changed = " OR ".join(
+        f"NEW.{column}::text IS DISTINCT FROM OLD.{column}::text" for column in _PROTECTED
+    )
+    op.execute(
+        "CREATE FUNCTION lifecycle_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN "
+        "IF TG_OP = 'DELETE' OR " + changed + " THEN "
+        "RAISE EXCEPTION 'lifecycle events are append-only'; "
+        "END IF; "
+        "RETURN NEW; "
+        "END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER lifecycle_event_append_only BEFORE UPDATE OR DELETE ON lifecycle_event "
+        "FOR EACH ROW EXECUTE FUNCTION lifecycle_event_append_only()"
+    )
+
+
+def _drop_append_only_lifecycle_events() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS lifecycle_event_no_update")
+        op.execute("DROP TRIGGER IF EXISTS lifecycle_event_no_delete")
+        return
+    op.execute("DROP TRIGGER IF EXISTS lifecycle_event_append_only ON lifecycle_event")
+    op.execute("DROP FUNCTION IF EXISTS lifecycle_event_append_only()")
+
+
 def downgrade() -> None:
     with op.batch_alter_table("battery", schema=None) as batch_op:
         batch_op.drop_constraint("fk_battery_predecessor_id_battery", type_="foreignkey")
@@ -260,6 +315,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_lifecycle_event_battery_id"))
         batch_op.drop_index(batch_op.f("ix_lifecycle_event_anchor_id"))
 
+    _drop_append_only_lifecycle_events()
     op.drop_table("lifecycle_event")
     with op.batch_alter_table("installation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_installation_vehicle_id"))

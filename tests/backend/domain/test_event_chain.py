@@ -161,7 +161,7 @@ async def test_tampering_past_the_guards_is_detected(runtime: Runtime, tampering
     await runtime.anchorer.anchor_once()  # anchored first: proofs must notice the change too
     async with runtime.db.read_only() as session:
         for statement in DROP_GUARDS[runtime.db.is_sqlite]:
-            await session.execute(text(statement))
+            await session.exec(text(statement))  # type: ignore[call-overload]
         events = await verify_chain(session, battery_id)
         middle = events[1]
         by_id = col(LifecycleEvent.id)
