@@ -42,7 +42,7 @@ async def open_admin(settings: Settings) -> AsyncIterator[Admin]:
         issuance = IssuanceService(
             db=db,
             platform=platform,
-            issuer_address=str(relayer.address),
+            relayer_address=str(relayer.address),
             outbox=None,
             settings=settings,
         )

@@ -23,6 +23,7 @@ from backend.chain.outbox import OutboxWriter, replay_confirmed
 from backend.chain.service import ChainServices, connect_chain
 from backend.issuance.service import IssuanceService
 from backend.kit.db import Database
+from backend.kit.events import EventBus
 from backend.kit.migrations import upgrade_database
 from backend.kit.redis import EmbeddedValkey, connect
 from backend.lifecycle.anchoring import EventAnchorer
@@ -43,6 +44,8 @@ class Runtime:
     outbox: OutboxWriter
     platform: PlatformIdentity
     issuance: IssuanceService
+    events: EventBus
+    redis_url: str
     embedded_valkey: EmbeddedValkey | None = None
     # Issuer accounts, the Redis mirror and the verifier hooks (backend.chain.service).
     chain_services: ChainServices | None = None
@@ -91,9 +94,12 @@ class Runtime:
         issuance = IssuanceService(
             db=db,
             platform=platform,
-            issuer_address=str(relayer.address),
+            relayer_address=str(relayer.address),
             outbox=outbox,
             settings=settings,
+            chain_issuers=chain_services.issuers,
+            accreditation=chain_services.accreditation,
+            chain_check=chain_services.consistency,
         )
         await issuance.bootstrap()
         runtime = cls(
@@ -104,8 +110,13 @@ class Runtime:
             outbox=outbox,
             platform=platform,
             issuance=issuance,
+            events=EventBus(redis),
+            redis_url=redis_url,
             embedded_valkey=valkey,
         )
+        runtime.chain_services = chain_services
+        runtime.passports = PassportIssuer(issuance)
+        runtime.anchorer = EventAnchorer(db, str(relayer.address), outbox, chain=chain)
         runtime.auth = AuthServices.build(
             settings,
             db,
@@ -114,9 +125,6 @@ class Runtime:
                 platform.did if role is Role.PLATFORM else platform.organisation_did(slug)
             ),
         )
-        runtime.passports = PassportIssuer(issuance)
-        runtime.anchorer = EventAnchorer(db, str(relayer.address), outbox, chain=chain)
-        runtime.chain_services = chain_services
         if background:
             runtime._tasks.append(asyncio.create_task(outbox.run_forever(), name="outbox"))
             runtime._tasks.append(

@@ -168,7 +168,7 @@ def run(
 
 
 @app.command()
-def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
+def simulate(
     scenario: Annotated[str, typer.Option(help=f"one of: {', '.join(SCENARIOS)}")],
     server: Annotated[str, typer.Option(help="GraphQL endpoint URL")],
     key: Annotated[Path, typer.Option(help="device key (created if missing)")] = Path(

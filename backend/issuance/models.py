@@ -16,6 +16,9 @@ class StatusList(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     issuer_did: str = Field(index=True, max_length=300)
+    # The chain account the list is registered under (the issuer's own; the relayer publishes
+    # as its delegate).
+    issuer_address: str = Field(max_length=42)
     purpose: str = Field(max_length=20)  # revocation | suspension
     size: int
     status_size: int = 1

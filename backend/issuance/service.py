@@ -14,7 +14,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from sqlmodel import col, select
@@ -43,6 +43,7 @@ from credentials.statuslist import (
     StatusPurpose,
     make_status_entry,
 )
+from credentials.verifier import ChainConsistency, IssuerAccreditation
 from credentials.vocab import BATTERY_CONTEXT_URL
 
 if TYPE_CHECKING:
@@ -54,6 +55,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger("bpp.issuance")
 
 PASSPORT_TYPE = "BatteryPassportCredential"
+
+
+class ChainIssuers(Protocol):
+    """The chain service's issuer accounts (`backend.chain.issuers.IssuerAccounts`)."""
+
+    async def issuer_address(self, did: str, session: AsyncSession | None = None) -> str: ...
 
 
 class AlreadyRevokedError(DomainError):
@@ -77,17 +84,25 @@ class IssuanceService:
         *,
         db: Database,
         platform: PlatformIdentity,
-        issuer_address: str,
+        relayer_address: str,
         outbox: OutboxWriter | None,
         settings: Settings,
+        chain_issuers: ChainIssuers | None = None,
+        accreditation: IssuerAccreditation | None = None,
+        chain_check: ChainConsistency | None = None,
     ) -> None:
         self.db = db
         self.platform = platform
-        self.issuer_address = issuer_address
+        self.relayer_address = relayer_address
+        self.chain_issuers = chain_issuers
         self.outbox = outbox
         self.settings = settings
         self.verifier = PlatformVerifier(
-            platform=platform, db=db, serve_status_list=self.status_list_credential
+            platform=platform,
+            db=db,
+            serve_status_list=self.status_list_credential,
+            accreditation=accreditation,
+            chain_check=chain_check,
         )
         self._served: dict[str, tuple[int, ServedStatusList]] = {}
         self._publish_now = asyncio.Event()
@@ -165,7 +180,8 @@ class IssuanceService:
             status_list, status_index = await statuslists.allocate_index(
                 session,
                 issuer_did=issuer,
-                issuer_address=self.issuer_address,
+                chain_issuer=lambda session: self.chain_issuer_address(session, issuer),
+                sender=self.relayer_address,
                 purpose=StatusPurpose.REVOCATION.value,
                 size=self.settings.status_list_size,
             )
@@ -191,6 +207,16 @@ class IssuanceService:
         session.add(row)
         await session.flush()
         return row
+
+    async def chain_issuer_address(self, session: AsyncSession, did: str) -> str:
+        """The chain account `did`'s status lists are registered under.
+
+        Each issuer its own account, with the relayer as its delegate, when the chain service
+        is at hand; admin commands without a chain connection register under the relayer.
+        """
+        if self.chain_issuers is None:
+            return self.relayer_address
+        return await self.chain_issuers.issuer_address(did, session)
 
     def sign(
         self,
@@ -263,7 +289,7 @@ class IssuanceService:
 
     async def publish_status_changes(self) -> list[statuslists.PublishedVersion]:
         async with self._publishing, self.db.unit_of_work() as session:
-            published = await statuslists.publish_pending(session, self.issuer_address)
+            published = await statuslists.publish_pending(session, self.relayer_address)
         if published and self.outbox is not None:
             self.outbox.wake()
             log.info(

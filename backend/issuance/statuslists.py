@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlmodel import col, select
@@ -38,12 +39,25 @@ def shape_of(status_list: StatusList) -> ListShape:
     return ListShape(length=status_list.size, entry_size=status_list.status_size)
 
 
+ChainIssuer = Callable[[AsyncSession], Awaitable[str]]
+"""Gives the chain address a DID's lists live under (creating it on first use)."""
+
+
 async def create_list(
-    session: AsyncSession, *, issuer_did: str, issuer_address: str, purpose: str, size: int
+    session: AsyncSession,
+    *,
+    issuer_did: str,
+    issuer_address: str,
+    sender: str,
+    purpose: str,
+    size: int,
 ) -> StatusList:
+    """A new list of `issuer_did`, created on chain under `issuer_address` by `sender` (the
+    relayer, as the issuer's delegate: issuers' keys hold no funds)."""
     status_list = StatusList(
         id=str(uuid.uuid4()),
         issuer_did=issuer_did,
+        issuer_address=issuer_address,
         purpose=purpose,
         size=size,
         status_size=1,
@@ -55,7 +69,7 @@ async def create_list(
         contract=REGISTRY,
         function="createList",
         args=[issuer_address, "0x" + chain_list_id(status_list.id).hex(), size, 1],
-        sender=issuer_address,
+        sender=sender,
     )
     await session.flush()
     return status_list
@@ -65,7 +79,8 @@ async def allocate_index(
     session: AsyncSession,
     *,
     issuer_did: str,
-    issuer_address: str,
+    chain_issuer: ChainIssuer,
+    sender: str,
     purpose: str,
     size: int,
     taken: set[int] | None = None,
@@ -85,7 +100,8 @@ async def allocate_index(
         status_list = await create_list(
             session,
             issuer_did=issuer_did,
-            issuer_address=issuer_address,
+            issuer_address=await chain_issuer(session),
+            sender=sender,
             purpose=purpose,
             size=size,
         )
@@ -128,8 +144,11 @@ class PublishedVersion:
     changes: int
 
 
-async def publish_pending(session: AsyncSession, issuer_address: str) -> list[PublishedVersion]:
-    """Fold every unpublished change into one new version per list, queued on chain."""
+async def publish_pending(session: AsyncSession, sender: str) -> list[PublishedVersion]:
+    """Fold every unpublished change into one new version per list, queued on chain.
+
+    Each version is published under its list's issuer address, sent by `sender` (the relayer).
+    """
     list_ids = list(
         await session.exec(
             select(StatusChange.status_list_id)
@@ -164,7 +183,7 @@ async def publish_pending(session: AsyncSession, issuer_address: str) -> list[Pu
         if version % CHECKPOINT_EVERY == 0:
             function = "publishSnapshot"
             args: list[object] = [
-                issuer_address,
+                status_list.issuer_address,
                 list_arg,
                 version,
                 "0x" + digest.hex(),
@@ -174,7 +193,7 @@ async def publish_pending(session: AsyncSession, issuer_address: str) -> list[Pu
         else:
             function = "publishChanges"
             args = [
-                issuer_address,
+                status_list.issuer_address,
                 list_arg,
                 version,
                 "0x" + digest.hex(),
@@ -185,7 +204,7 @@ async def publish_pending(session: AsyncSession, issuer_address: str) -> list[Pu
             contract=REGISTRY,
             function=function,
             args=list(args),
-            sender=issuer_address,
+            sender=sender,
             urgent=any(change.urgent for change in changes),
         )
         for change in changes:

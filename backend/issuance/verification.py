@@ -17,7 +17,7 @@ from backend.kit.errors import DomainError
 from credentials.did import DidResolver
 from credentials.errors import CredentialError, ErrorCode
 from credentials.limits import parse_json_bounded
-from credentials.verifier import Verifier
+from credentials.verifier import ChainConsistency, IssuerAccreditation, Verifier
 
 if TYPE_CHECKING:
     from backend.issuance.service import ServedStatusList
@@ -89,6 +89,8 @@ class PlatformVerifier:
         platform: PlatformIdentity,
         db: Database,
         serve_status_list: Callable[[str], Awaitable[ServedStatusList]],
+        accreditation: IssuerAccreditation | None = None,
+        chain_check: ChainConsistency | None = None,
     ) -> None:
         self.db = db
         fetcher = PlatformFetcher(platform, serve_status_list)
@@ -98,7 +100,15 @@ class PlatformVerifier:
         platform.key_listeners.append(resolver.invalidate)
         # The platform's own status lists are read fresh on every verification (they are
         # cached signed per revision by the issuance service), so a revocation shows at once.
-        self.verifier = Verifier(fetcher=fetcher, did_resolver=resolver, status_list_ttl_s=0.0)
+        # The chain hooks report `issuer_accredited` and `chain_consistency`; the VC-API
+        # policy reports them without requiring them (platform services require more).
+        self.verifier = Verifier(
+            fetcher=fetcher,
+            did_resolver=resolver,
+            status_list_ttl_s=0.0,
+            accreditation=accreditation,
+            chain=chain_check,
+        )
 
     async def verify_credential(self, credential: dict[str, Any]) -> dict[str, Any]:
         result = await self.verifier.verify(credential)

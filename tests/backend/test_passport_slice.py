@@ -124,11 +124,16 @@ async def test_register_issue_verify_revoke(
         (r.function, r.status, r.error) for r in rows
     ]
     status_list_id = credential["credentialStatus"]["statusListCredential"].rsplit("/", 1)[1]
+    from backend.issuance.models import StatusList
     from backend.issuance.statuslists import chain_list_id
 
-    version, _digest = (
-        await runtime.chain.contract("StatusListRegistry")
-        .functions.latest(runtime.chain.relayer.address, chain_list_id(status_list_id))
-        .call()
-    )
+    async with runtime.db.read_only() as session:
+        status_list = await session.get(StatusList, status_list_id)
+    assert status_list is not None
+    # The list lives under the issuer's own chain account; the relayer only sends for it.
+    assert status_list.issuer_address != runtime.chain.relayer.address
+    registry = runtime.chain.contract("StatusListRegistry")
+    version, _digest = await registry.functions.latest(
+        status_list.issuer_address, chain_list_id(status_list_id)
+    ).call()
     assert version >= 1

@@ -7,16 +7,19 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from backend.demo import seed_demo
-from backend.issuance.models import IssuedCredential
+from backend.issuance.models import IssuedCredential, StatusList
 from backend.issuance.statuslists import chain_list_id
 from backend.runtime import Runtime
 from backend.settings import Settings
 
 
 async def on_chain_version(runtime: Runtime, list_id: str) -> int:
+    async with runtime.db.read_only() as session:
+        status_list = await session.get(StatusList, list_id)
+    assert status_list is not None
     registry = runtime.chain.contract("StatusListRegistry")
     version, _ = await registry.functions.latest(
-        runtime.chain.relayer.address, chain_list_id(list_id)
+        status_list.issuer_address, chain_list_id(list_id)
     ).call()
     return int(version)
 

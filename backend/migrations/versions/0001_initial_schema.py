@@ -84,6 +84,7 @@ def upgrade() -> None:
         "status_list",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("issuer_did", sa.String(length=300), nullable=False),
+        sa.Column("issuer_address", sa.String(length=42), nullable=False),
         sa.Column("purpose", sa.String(length=20), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("status_size", sa.Integer(), nullable=False),

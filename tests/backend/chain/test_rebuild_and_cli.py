@@ -30,6 +30,7 @@ async def served_list_with_changes(stack: Stack, writer: OutboxWriter) -> str:
             session,
             issuer_did=ISSUER_DID,
             issuer_address=stack.relayer,
+            sender=stack.relayer,
             purpose="revocation",
             size=131_072,
         )

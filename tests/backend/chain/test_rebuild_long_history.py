@@ -30,6 +30,7 @@ async def test_rebuild_equals_served_after_many_random_versions(
             session,
             issuer_did="did:web:127.0.0.1%3A8000",
             issuer_address=stack.relayer,
+            sender=stack.relayer,
             purpose="revocation",
             size=131_072,
         )

@@ -59,7 +59,10 @@ async def test_the_runtime_checks_its_served_lists_against_the_chain(runtime: Ru
         status_list = await statuslists.create_list(
             session,
             issuer_did=runtime.platform.did,
-            issuer_address=runtime.issuance.issuer_address,
+            issuer_address=await runtime.issuance.chain_issuer_address(
+                session, runtime.platform.did
+            ),
+            sender=runtime.issuance.relayer_address,
             purpose="revocation",
             size=runtime.settings.status_list_size,
         )
