@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from backend.chain.accreditation import accreditation_records
 from backend.kit.errors import NotFoundError
 from backend.orgs.service import validate_slug
 from backend.runtime import Runtime
@@ -49,8 +50,14 @@ def register_routes(app: FastAPI) -> None:
     @app.get("/snapshot/index.json", tags=["status"])
     async def snapshot_index(request: Request) -> JSONResponse:
         """What `bpp credentials snapshot` fetches for offline verification."""
-        urls = await _runtime(request).issuance.snapshot_urls()
-        return JSONResponse({"documents": urls}, headers={"Cache-Control": "no-cache"})
+        runtime = _runtime(request)
+        body: dict[str, Any] = {"documents": await runtime.issuance.snapshot_urls()}
+        if runtime.chain_services is not None:
+            records = await accreditation_records(
+                runtime.chain_services.accreditation, runtime.issuance.hosted_dids()
+            )
+            body["issuers"] = [record.to_json() for record in records]
+        return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 
     context_path = "/" + BATTERY_CONTEXT_URL.split("://", 1)[1].split("/", 1)[1]
 

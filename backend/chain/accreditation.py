@@ -9,7 +9,7 @@ an unreachable chain with a stale mirror answers None (the check is `unknown`), 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 import structlog
@@ -18,6 +18,7 @@ from backend.chain.errors import ChainError
 from backend.chain.mirror import ChainMirror
 from contracts import ContractError
 from contracts.issuers import Role, subject_for_address, subject_for_did
+from credentials.snapshot import AccreditationRecord
 
 log = structlog.get_logger("bpp.chain.accreditation")
 
@@ -81,3 +82,45 @@ class RegistryAccreditation:
             log.warning("issuer registry unreachable", error=exc.message)
             return None
         return False
+
+
+def _timestamp(seconds: int) -> str | None:
+    if seconds >= 2**63:  # an open-ended window
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def accreditation_records(
+    accreditation: RegistryAccreditation, issuers: Sequence[str]
+) -> list[AccreditationRecord]:
+    """The registry's windows for `issuers`, as offline snapshot records (`issuers.json`).
+
+    Each window of each role becomes one record naming the credential types that role may
+    issue, so an offline verifier answers `issuer_accredited` the way the online one does.
+    """
+    records: list[AccreditationRecord] = []
+    for issuer in issuers:
+        subjects = [subject_for_did(issuer)]
+        address = await accreditation.address_of(issuer) if accreditation.address_of else None
+        if address is not None:
+            subjects.append(subject_for_address(address))
+        for role in Role:
+            types = tuple(
+                sorted(
+                    kind for kind, roles in accreditation.credential_roles.items() if role in roles
+                )
+            )
+            if not types:
+                continue
+            for subject in subjects:
+                windows = await accreditation.mirror.windows(subject, role.number)
+                records.extend(
+                    AccreditationRecord(
+                        issuer=issuer,
+                        credential_types=types,
+                        valid_from=_timestamp(window.valid_from),
+                        valid_until=_timestamp(window.valid_until),
+                    )
+                    for window in windows
+                )
+    return records

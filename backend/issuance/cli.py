@@ -17,12 +17,19 @@ from credentials.dataintegrity import Cryptosuite, parse_cryptosuite
 from credentials.errors import CredentialError
 from credentials.issuance import assign_issuer
 from credentials.limits import parse_json_bounded
-from credentials.snapshot import Snapshot, write_snapshot
-from credentials.verifier import CheckStatus, VerificationResult, Verifier
+from credentials.snapshot import AccreditationRecord, Snapshot, write_snapshot
+from credentials.verifier import (
+    PLATFORM_POLICY,
+    VC_API_POLICY,
+    CheckStatus,
+    VerificationResult,
+    Verifier,
+)
 
 credentials_app = typer.Typer(help="Issue and verify credentials.", no_args_is_help=True)
 
 EXIT_VERIFIED, EXIT_FAILED, EXIT_USAGE, EXIT_UNDETERMINED = 0, 1, 2, 3
+POLICIES = {"vc-api": VC_API_POLICY, "platform": PLATFORM_POLICY}
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -78,6 +85,14 @@ def verify(
     ] = False,
     challenge: Annotated[str | None, typer.Option("--challenge")] = None,
     domain: Annotated[str | None, typer.Option("--domain")] = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="vc-api (schema, signature, validity, status) or platform (also issuer "
+            "accreditation, as the platform's services require).",
+        ),
+    ] = "vc-api",
 ) -> None:
     """Verify a credential or presentation: exit 0 verified, 1 failed, 3 undetermined.
 
@@ -86,6 +101,8 @@ def verify(
     """
     if snapshot is not None and online:
         raise _usage_error("--snapshot and --online exclude each other")
+    if policy not in POLICIES:
+        raise _usage_error(f"--policy is one of {', '.join(POLICIES)}")
     document = _read_document(source)
     if snapshot is not None:
         try:
@@ -95,7 +112,9 @@ def verify(
         verifier = Verifier(fetcher=snap, accreditation=snap, snapshot=snap)
     else:
         verifier = Verifier(fetcher=_http_fetch if online else _offline_fetch)
-    result = asyncio.run(verifier.verify(document, challenge=challenge, domain=domain))
+    result = asyncio.run(
+        verifier.verify(document, challenge=challenge, domain=domain, policy=POLICIES[policy])
+    )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -118,22 +137,38 @@ def snapshot(
 
     base = (server or load_settings().public_base_url_for(DEFAULT_PORT)).rstrip("/")
 
-    async def take() -> dict[str, Any]:
+    async def take() -> tuple[dict[str, Any], list[AccreditationRecord] | None]:
         index = await _http_fetch(f"{base}/snapshot/index.json")
         urls = index.get("documents") if isinstance(index, dict) else None
         if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
             raise CredentialError(f"{base}/snapshot/index.json is not a snapshot index")
         documents = await asyncio.gather(*(_http_fetch(url) for url in urls))
-        return dict(zip(urls, documents, strict=True))
+        issuers = index.get("issuers")
+        records = None
+        if isinstance(issuers, list):
+            try:
+                records = [
+                    AccreditationRecord(
+                        issuer=str(item["issuer"]),
+                        credential_types=tuple(item["credential_types"]),
+                        valid_from=item.get("valid_from"),
+                        valid_until=item.get("valid_until"),
+                    )
+                    for item in issuers
+                ]
+            except (KeyError, TypeError):
+                raise CredentialError("the snapshot index has malformed issuer records") from None
+        return dict(zip(urls, documents, strict=True)), records
 
     taken_at = datetime.now(UTC)
     try:
-        documents = asyncio.run(take())
-        write_snapshot(out, documents, taken_at=taken_at)
+        documents, issuers = asyncio.run(take())
+        write_snapshot(out, documents, taken_at=taken_at, issuers=issuers)
     except CredentialError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"snapshot of {len(documents)} documents written to {out}")
+    accredited = "" if issuers is None else f" and {len(issuers)} issuer registry entries"
+    typer.echo(f"snapshot of {len(documents)} documents{accredited} written to {out}")
 
 
 @credentials_app.command("issue")

@@ -349,10 +349,14 @@ class IssuanceService:
         self._served[list_id] = (row.revision, served)
         return served
 
+    def hosted_dids(self) -> list[str]:
+        """The DIDs the platform hosts (those with keys in its key store)."""
+        controllers = {record.controller for record in self.platform.keystore.list()}
+        return sorted(did for did in controllers if did.startswith("did:web:"))
+
     async def snapshot_urls(self) -> list[str]:
         """Everything a verifier needs offline: hosted DID documents and status lists."""
-        controllers = sorted({record.controller for record in self.platform.keystore.list()})
-        urls = [did_web_to_url(did) for did in controllers if did.startswith("did:web:")]
+        urls = [did_web_to_url(did) for did in self.hosted_dids()]
         async with self.db.read_only() as session:
             list_ids = await session.exec(select(StatusList.id).order_by(col(StatusList.id)))
             urls += [self.status_list_url(list_id) for list_id in list_ids]

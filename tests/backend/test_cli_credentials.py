@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,12 +106,25 @@ def test_issue_snapshot_and_verify_offline_with_exit_codes(
 
     assert verify(data_dir, credential, "--online").returncode == 0
 
+    # The issuer registry joins the snapshot: accredit acme-cells as an inspector on chain.
+    accredited = bpp(data_dir, "chain", "accredit", "acme-cells", "inspector")
+    assert accredited.returncode == 0, accredited.stderr
+    deadline = time.monotonic() + 60
+    while not httpx.get(f"{base}/snapshot/index.json").json().get("issuers"):
+        assert time.monotonic() < deadline, "the accreditation never reached the chain mirror"
+        time.sleep(0.5)
+
     snapshot_dir = tmp_path / "snapshot"
     taken = bpp(data_dir, "credentials", "snapshot", "--out", str(snapshot_dir), "--server", base)
     assert taken.returncode == 0, taken.stderr
-    from_snapshot = verify(data_dir, credential, "--snapshot", str(snapshot_dir))
+    from_snapshot = verify(
+        data_dir, credential, "--snapshot", str(snapshot_dir), "--policy", "platform"
+    )
     assert from_snapshot.returncode == 0, from_snapshot.stdout
-    assert isinstance(json.loads(from_snapshot.stdout)["snapshot_age_s"], float)
+    offline_result = json.loads(from_snapshot.stdout)
+    assert isinstance(offline_result["snapshot_age_s"], float)
+    checks = {c["name"]: c["status"] for c in offline_result["checks"]}
+    assert checks["issuer_accredited"] == "pass", offline_result
 
     tampered = json.loads(json.dumps(credential))
     tampered["credentialSubject"]["stateOfHealth"] = 99.0
