@@ -8,6 +8,7 @@ import pytest
 
 from backend.chain.models import ChainTransaction, TxStatus
 from backend.runtime import Runtime
+from credentials.verifier import VC_API_POLICY
 from tests.backend.conftest import GraphQLClient, OrgKey
 
 pytestmark = pytest.mark.integration
@@ -137,3 +138,12 @@ async def test_register_issue_verify_revoke(
         status_list.issuer_address, chain_list_id(status_list_id)
     ).call()
     assert version >= 1
+
+    # With the publish mined and the mirror caught up, the served list is the chain's latest
+    # version: chain_consistency passes (and still fails nothing that failed before).
+    assert runtime.chain_services is not None
+    await runtime.chain_services.mirror.follow_once()
+    strict = VC_API_POLICY.with_required("chain_consistency")
+    final = (await runtime.issuance.verifier.verifier.verify(credential, policy=strict)).to_json()
+    assert check(final, "chain_consistency")["status"] == "pass", final
+    assert check(final, "status_revocation")["status"] == "fail"
