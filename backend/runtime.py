@@ -9,7 +9,6 @@ real services instead. Nothing else differs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,27 @@ from backend.platform import PlatformIdentity
 from backend.settings import DEFAULT_PORT, Settings
 
 log = structlog.get_logger("bpp.runtime")
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], *, rounds: int = 20) -> None:
+    """Cancel background tasks and wait until they are gone, without ever hanging.
+
+    Python 3.11's `asyncio.wait_for` can swallow a cancellation that arrives as its inner
+    wait completes, so a loop built on it may shrug off one `cancel()`: cancel again until the
+    task is done, and give up loudly rather than block shutdown.
+    """
+    pending = {task for task in tasks if not task.done()}
+    for _ in range(rounds):
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in pending:
+        log.error("background task did not stop", task=task.get_name())
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("background task had failed", task=task.get_name(), exc_info=task.exception())
 
 
 @dataclass
@@ -147,11 +167,7 @@ class Runtime:
         return runtime
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         await self.redis.aclose()
         await self.chain.close()
