@@ -35,12 +35,13 @@ def clean_env(data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def serving(data_dir: Path, port: int) -> Iterator[str]:
-    log_path = data_dir / f"serve-{time.monotonic_ns()}.log"
+def bpp_server(env: dict[str, str], log_dir: Path, port: int, *args: str) -> Iterator[str]:
+    """`bpp serve --port PORT ARGS` as a real process until healthy; yields its base URL."""
+    log_path = log_dir / f"serve-{time.monotonic_ns()}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [BPP, "serve", "--demo", "--port", str(port)],
-        env=clean_env(data_dir),
+        [BPP, "serve", "--port", str(port), *args],
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -65,6 +66,13 @@ def serving(data_dir: Path, port: int) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+@contextmanager
+def serving(data_dir: Path, port: int) -> Iterator[str]:
+    """The demo server on embedded defaults in `data_dir`."""
+    with bpp_server(clean_env(data_dir), data_dir, port, "--demo") as base:
+        yield base
 
 
 def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

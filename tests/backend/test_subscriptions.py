@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
 from backend.runtime import Runtime
 from tests.backend.conftest import GraphQLClient, OrgKey
-from tests.backend.test_cli_serve import BPP
+from tests.backend.test_cli_serve import bpp_server
 from tests.backend.test_passport_slice import ISSUE, REGISTER, REVOKE, battery_input
 from tests.services import free_port
 
@@ -29,39 +25,14 @@ pytestmark = pytest.mark.integration
 @contextmanager
 def second_server(runtime: Runtime, data_dir: Path) -> Iterator[str]:
     """Another API process on the same Redis (and the same database and chain node if real)."""
-    settings = runtime.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("BPP_")}
     env |= {"BPP_DATA_DIR": str(data_dir), "BPP_REDIS_URL": runtime.redis_url}
     if not runtime.db.is_sqlite:
         env["BPP_DATABASE_URL"] = runtime.db.url
-    if settings.chain_rpc_url:
-        env["BPP_CHAIN_RPC_URL"] = settings.chain_rpc_url
-    port = free_port()
-    log = (data_dir / "server.log").open("w")
-    process = subprocess.Popen(
-        [BPP, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (data_dir / "server.log").read_text()
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    if runtime.settings.chain_rpc_url:
+        env["BPP_CHAIN_RPC_URL"] = runtime.settings.chain_rpc_url
+    with bpp_server(env, data_dir, free_port()) as base:
+        yield base.removeprefix("http://")
 
 
 async def next_message(ws: Any) -> dict[str, Any]:
