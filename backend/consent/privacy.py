@@ -230,7 +230,13 @@ async def export_battery(
     package: dict[str, Any] = {
         "type": "BatteryDataExport",
         "generatedAt": datetime.now(UTC).isoformat(),
-        "battery": battery.model_dump(mode="json"),
+        # Identifiers only: the battery's attribute data (item-level and condition data are
+        # restricted) reaches the package solely through the policy-filtered `sections`.
+        "battery": {
+            "id": battery.id,
+            "identifier": battery.identifier,
+            "passportId": f"urn:uuid:{battery.id}",
+        },
         "credentials": [
             {
                 "id": c.credential_id,

@@ -373,6 +373,8 @@ async def test_statistics_and_battery_export(auth_db: Database) -> None:
     for bucket in ("90-100", "80-90", "60-70"):
         assert soh_buckets.get(bucket, 0) >= 1, bucket
     assert package["battery"]["id"] == ids[0]
+    # No attribute data outside the policy-filtered sections (item data, condition are restricted).
+    assert set(package["battery"]) == {"id", "identifier", "passportId"}
     assert {c["type"] for c in package["credentials"]} == {
         "BatteryPassportCredential",
         "BatteryConditionCredential",
