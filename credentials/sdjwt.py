@@ -34,7 +34,7 @@ _ALG_BY_KEY: Final = {
 }
 # SD-JWT VC: these registered claims must not be selectively disclosable
 _ALWAYS_VISIBLE: Final = frozenset(
-    {"iss", "vct", "vct#integrity", "cnf", "status", "iat", "nbf", "exp"}
+    {"iss", "vct", "vct#integrity", "cnf", "status", "iat", "nbf", "exp", "jti"}
 )
 _RESERVED_NAMES: Final = frozenset({"_sd", "...", "_sd_alg"})
 
@@ -67,14 +67,16 @@ def issue_sd_jwt_vc(
     disclosable: Collection[Path] | str = "all",
     decoys: int = 2,
     iat: int | None = None,
+    nbf: int | None = None,
     exp: int | None = None,
     status: Mapping[str, Any] | None = None,
+    jti: str | None = None,
 ) -> str:
     """Issue an SD-JWT VC: ``<issuer-signed JWT>~<disclosure>~...~``.
 
     ``disclosable="all"`` makes every object property selectively disclosable (at every
     depth) except the registered claims that must stay visible (``iss``, ``vct``, ``cnf``,
-    ``status``, ``iat``, ``nbf``, ``exp``); otherwise give the property paths.
+    ``status``, ``iat``, ``nbf``, ``exp``, ``jti``); otherwise give the property paths.
     ``holder_jwk`` becomes ``cnf.jwk`` (required for key binding).
     """
     if signer.key_id.split("#", 1)[0] != issuer:
@@ -108,8 +110,9 @@ def issue_sd_jwt_vc(
     payload["iss"] = issuer
     payload["vct"] = vct
     payload["iat"] = int(time.time()) if iat is None else iat
-    if exp is not None:
-        payload["exp"] = exp
+    for claim, value in (("nbf", nbf), ("exp", exp), ("jti", jti)):
+        if value is not None:
+            payload[claim] = value
     if holder_jwk is not None:
         payload["cnf"] = {"jwk": dict(holder_jwk)}
     if status is not None:

@@ -263,17 +263,21 @@ class Verifier:
 
         ``document`` is a JSON-LD credential or presentation (object, chosen by its
         ``type``), a compact ``vc+jwt`` string or an ``EnvelopedVerifiableCredential``
-        carrying one, or an SD-JWT VC (a string containing ``~``). ``challenge`` /
+        carrying one, an SD-JWT VC (a string containing ``~``, or enveloped with a
+        ``data:application/dc+sd-jwt,`` id), or a ``vp+jwt`` presentation (bare or enveloped
+        with ``data:application/vp+jwt,``). ``challenge`` /
         ``domain`` are what the verifier expects in a presentation proof's challenge and
         domain, and in an SD-JWT key-binding JWT's ``nonce`` and ``aud``. ``at`` is the
         verification time (default: now).
         """
         now = at or self._clock()
         pol = policy or self.policy
-        if isinstance(document, str) and "~" in document:
-            return await self._verify_sd_jwt(document, challenge, domain, now, pol)
         token = document if isinstance(document, str) else jose.unwrap_enveloped(document)
         if token is not None:
+            if "~" in token:
+                return await self._verify_sd_jwt(token, challenge, domain, now, pol)
+            if jose.jwt_typ(token) == jose.VP_JWT_TYP:
+                return await self._verify_vp_jwt(token, challenge, domain, now, pol)
             return await self._verify_jwt_credential(token, now, pol)
         types = document.get("type") if isinstance(document, dict) else None
         type_list = types if isinstance(types, list) else [types]
@@ -867,6 +871,67 @@ class Verifier:
 
     # ------------------------------------------------------------------ presentation
 
+    async def _verify_vp_jwt(
+        self,
+        token: str,
+        challenge: str | None,
+        domain: str | None,
+        now: datetime,
+        policy: VerificationPolicy,
+    ) -> VerificationResult:
+        try:
+            parsed = jose.parse_vc_jwt(token, jose.VP_JWT_TYP)
+        except CredentialError as exc:
+            outcome = _Outcome()
+            outcome.add(CheckName.SIGNATURE, CheckStatus.FAIL, f"presentation: {exc.message}")
+            return self._finish(outcome, policy, set(policy.required), now)
+        # nonce / aud are JWT claims of the envelope, not members of the presentation
+        presentation = {k: v for k, v in parsed.payload.items() if k not in ("nonce", "aud")}
+        return await self._verify_presentation(
+            presentation, challenge, domain, now, policy, jwt=parsed
+        )
+
+    async def _check_vp_jwt(
+        self,
+        parsed: jose.ParsedJwt,
+        holder: str | None,
+        challenge: str | None,
+        domain: str | None,
+        outcome: _Outcome,
+    ) -> None:
+        """Holder binding of a ``vp+jwt``: ``kid`` of the holder, for ``authentication``,
+        ``nonce`` = the expected challenge and ``aud`` containing the expected domain."""
+        name = CheckName.SIGNATURE
+        payload = parsed.payload
+        if challenge is not None and payload.get("nonce") != challenge:
+            outcome.add(name, CheckStatus.FAIL, "vp+jwt nonce does not match the challenge")
+            return
+        audience = payload.get("aud")
+        if domain is not None and domain not in (
+            audience if isinstance(audience, list) else [audience]
+        ):
+            outcome.add(name, CheckStatus.FAIL, "vp+jwt aud does not match the domain")
+            return
+        kid = str(parsed.header["kid"])
+        if holder is None or kid.split("#", 1)[0] != holder:
+            outcome.add(name, CheckStatus.FAIL, f"kid {kid} is not controlled by holder {holder}")
+            return
+        try:
+            method = await self._resolver.verification_method(kid)
+        except CredentialError as exc:
+            status = (
+                CheckStatus.UNKNOWN
+                if exc.code is ErrorCode.DID_RESOLUTION_FAILED
+                else CheckStatus.FAIL
+            )
+            outcome.add(name, status, f"cannot resolve {kid}: {exc.message}")
+            return
+        if "authentication" not in method.relationships:
+            outcome.add(name, CheckStatus.FAIL, f"{kid} is not authorised for authentication")
+            return
+        ok, reason = jose.check_jws_signature(parsed, method.public_key)
+        outcome.add(name, CheckStatus.PASS if ok else CheckStatus.FAIL, reason)
+
     async def _verify_presentation(
         self,
         document: Mapping[str, Any],
@@ -874,6 +939,8 @@ class Verifier:
         domain: str | None,
         now: datetime,
         policy: VerificationPolicy,
+        *,
+        jwt: jose.ParsedJwt | None = None,
     ) -> VerificationResult:
         outcome = _Outcome()
         required = set(policy.required)
@@ -887,23 +954,27 @@ class Verifier:
         outcome.add(CheckName.SCHEMA, CheckStatus.PASS, "presentation: data model rules hold")
         holder = document.get("holder")
         holder_id = holder.get("id") if isinstance(holder, dict) else holder
+        holder_did = holder_id if isinstance(holder_id, str) else None
         inner = _Outcome()
-        await self._check_signature(
-            document,
-            holder_id if isinstance(holder_id, str) else None,
-            "authentication",
-            inner,
-            now,
-            challenge=challenge,
-            domain=domain,
-        )
+        if jwt is not None:
+            await self._check_vp_jwt(jwt, holder_did, challenge, domain, inner)
+        else:
+            await self._check_signature(
+                document,
+                holder_did,
+                "authentication",
+                inner,
+                now,
+                challenge=challenge,
+                domain=domain,
+            )
         for check in inner.checks.get(CheckName.SIGNATURE, []):
             outcome.add(CheckName.SIGNATURE, check.status, f"presentation: {check.reason}")
         results = []
         raw = document.get("verifiableCredential", [])
         for index, credential in enumerate(raw if isinstance(raw, list) else [raw]):
             token = jose.unwrap_enveloped(credential)
-            if token is not None:
+            if token is not None and "~" not in token and jose.jwt_typ(token) == jose.VC_JWT_TYP:
                 result = await self._verify_jwt_credential(token, now, policy)
             elif isinstance(credential, dict) and str(credential.get("id", "")).startswith("data:"):
                 outcome.add(

@@ -10,7 +10,7 @@ import pytest
 from credentials.did import did_key_from_public_key, did_key_vm_id
 from credentials.errors import ProofError
 from credentials.issuance import sign_presentation
-from credentials.jose import envelope, issue_vc_jwt, parse_vc_jwt
+from credentials.jose import ENVELOPED_VP_PREFIX, envelope, issue_vc_jwt, issue_vp_jwt, parse_vc_jwt
 from credentials.keys import KeyPair
 from credentials.multiformats import b64url_decode, b64url_encode
 from credentials.verifier import CheckStatus, VerificationResult, Verifier
@@ -136,3 +136,60 @@ async def test_presentation_with_enveloped_vc_jwt(acme: Org, verifier: Verifier)
 async def test_garbage_tokens_are_failures_not_crashes(verifier: Verifier, token: str) -> None:
     result = await verifier.verify(token)
     assert not result.verified
+
+
+def _holder() -> tuple[KeyPair, str, Any]:
+    holder = KeyPair.generate("P-256")
+    holder_did = did_key_from_public_key(holder.public)
+    return holder, holder_did, holder.with_key_id(did_key_vm_id(holder_did))
+
+
+def _vp(holder_did: str, token: str) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder_did,
+        "verifiableCredential": [envelope(token)],
+    }
+
+
+async def test_vp_jwt_round_trip_bare_and_enveloped(acme: Org, verifier: Verifier) -> None:
+    token = issue_vc_jwt(passport_credential(acme.did), acme.store.signer(acme.key_id))
+    _, holder_did, signer = _holder()
+    vp_jwt = issue_vp_jwt(_vp(holder_did, token), signer, nonce="n-7", aud="https://buyer.example")
+    assert parse_vc_jwt(vp_jwt, "vp+jwt").payload["nonce"] == "n-7"
+    enveloped = envelope(vp_jwt, ENVELOPED_VP_PREFIX)
+    for form in (vp_jwt, enveloped):
+        result = await verifier.verify(form, challenge="n-7", domain="https://buyer.example")
+        assert result.verified, result.to_json()
+        assert len(result.credential_results) == 1
+        assert result.credential_results[0].verified
+
+
+async def test_vp_jwt_wrong_nonce_audience_holder_or_tampering_fail(
+    acme: Org, verifier: Verifier
+) -> None:
+    token = issue_vc_jwt(passport_credential(acme.did), acme.store.signer(acme.key_id))
+    _, holder_did, signer = _holder()
+    vp_jwt = issue_vp_jwt(_vp(holder_did, token), signer, nonce="n-7", aud="https://buyer.example")
+    for challenge, domain in (("n-8", "https://buyer.example"), ("n-7", "https://other.example")):
+        result = await verifier.verify(vp_jwt, challenge=challenge, domain=domain)
+        assert not result.verified
+        assert _status(result, "signature") is CheckStatus.FAIL
+    # a key of another holder signs a presentation claiming this holder
+    _, _, stranger = _holder()
+    with pytest.raises(ProofError):
+        issue_vp_jwt(_vp(holder_did, token), stranger)
+    head, payload, signature = vp_jwt.split(".")
+    body = json.loads(b64url_decode(payload))
+    body["holder"] = did_key_from_public_key(KeyPair.generate("P-256").public)
+    forged = ".".join([head, b64url_encode(json.dumps(body).encode()), signature])
+    assert _status(await verifier.verify(forged), "signature") is CheckStatus.FAIL
+    # the embedded credential changed: the VP signature and the credential both fail
+    body = json.loads(b64url_decode(payload))
+    body["verifiableCredential"][0]["id"] += "x"
+    forged = ".".join([head, b64url_encode(json.dumps(body).encode()), signature])
+    assert not (await verifier.verify(forged)).verified
+    # a vc+jwt is not a presentation, and vice versa
+    with pytest.raises(ProofError):
+        parse_vc_jwt(vp_jwt)
