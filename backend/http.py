@@ -47,6 +47,16 @@ def register_routes(app: FastAPI) -> None:
             return Response(status_code=304, headers=headers)
         return JSONResponse(served.credential, media_type="application/vc", headers=headers)
 
+    @app.get("/status/{list_id}/token", tags=["status"])
+    async def status_list_token(list_id: str, request: Request) -> Response:
+        """The same list as an IETF Token Status List (for SD-JWT VCs' `status` claims)."""
+        served = await _runtime(request).issuance.status_list_token(list_id)
+        etag = f'"{served.etag}"'
+        headers = {"Cache-Control": "public, max-age=30", "ETag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(served.token, media_type="application/statuslist+jwt", headers=headers)
+
     @app.get("/snapshot/index.json", tags=["status"])
     async def snapshot_index(request: Request) -> JSONResponse:
         """What `bpp credentials snapshot` fetches for offline verification."""

@@ -14,6 +14,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -35,16 +36,19 @@ from credentials.contexts import CREDENTIALS_V2_URL
 from credentials.dataintegrity import Cryptosuite
 from credentials.did import did_web_to_url
 from credentials.issuance import issue
+from credentials.jose import ENVELOPED_SD_JWT_PREFIX, envelope, issue_vc_jwt
 from credentials.keys import KeyAlgorithm
-from credentials.model import validate_credential
+from credentials.model import parse_datetime_stamp, validate_credential
+from credentials.sdjwt import issue_sd_jwt_vc
 from credentials.statuslist import (
     Bitstring,
     StatusListCredentialBuilder,
     StatusPurpose,
     make_status_entry,
 )
+from credentials.tokenstatus import TokenStatusList, issue_status_list_token, status_reference
 from credentials.verifier import ChainConsistency, IssuerAccreditation
-from credentials.vocab import BATTERY_CONTEXT_URL
+from credentials.vocab import BATTERY_CONTEXT_URL, vct_for
 
 if TYPE_CHECKING:
     from backend.chain.outbox import OutboxWriter
@@ -55,6 +59,26 @@ if TYPE_CHECKING:
 log = structlog.get_logger("bpp.issuance")
 
 PASSPORT_TYPE = "BatteryPassportCredential"
+# How long a verifier may cache a served status list token (its `ttl` claim), the same as
+# the HTTP max-age of both status list forms.
+STATUS_TOKEN_TTL_S = 30
+
+
+class CredentialFormat(StrEnum):
+    """How `issue_credential` secures a credential (VC-API `options.format`)."""
+
+    DATA_INTEGRITY = "data-integrity"
+    VC_JWT = "vc+jwt"
+    SD_JWT = "dc+sd-jwt"
+
+
+def parse_format(value: object) -> CredentialFormat:
+    """A known format or a `DomainError` naming the field."""
+    try:
+        return CredentialFormat(str(value))
+    except ValueError:
+        known = ", ".join(f.value for f in CredentialFormat)
+        raise DomainError(f"options.format must be one of {known}", field="format") from None
 
 
 class ChainIssuers(Protocol):
@@ -75,6 +99,14 @@ def xsd_now() -> str:
 @dataclass(frozen=True, slots=True)
 class ServedStatusList:
     credential: dict[str, Any]
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServedStatusToken:
+    """A list as an IETF Token Status List (`statuslist+jwt`)."""
+
+    token: str
     etag: str
 
 
@@ -101,10 +133,12 @@ class IssuanceService:
             platform=platform,
             db=db,
             serve_status_list=self.status_list_credential,
+            serve_status_token=self.status_list_token,
             accreditation=accreditation,
             chain_check=chain_check,
         )
         self._served: dict[str, tuple[int, ServedStatusList]] = {}
+        self._served_tokens: dict[str, tuple[int, ServedStatusToken]] = {}
         self._publish_now = asyncio.Event()
         # One publisher at a time in this process; across processes the list row lock
         # (SELECT … FOR UPDATE) serialises them.
@@ -162,15 +196,33 @@ class IssuanceService:
         *,
         cryptosuite: Cryptosuite = Cryptosuite.ECDSA_RDFC_2019,
         battery_id: str | None = None,
+        credential_format: CredentialFormat = CredentialFormat.DATA_INTEGRITY,
+        holder_jwk: dict[str, Any] | None = None,
     ) -> IssuedCredential:
         """Sign a credential as its issuer (a DID the platform hosts) and record it.
 
         Without a `credentialStatus` it gets a revocation entry on its issuer's own list;
         status entries the caller put in are carried as given. The data model is validated
         before anything is allocated, so a refused credential writes nothing.
+
+        `vc+jwt` and `dc+sd-jwt` are stored (and returned) as an
+        `EnvelopedVerifiableCredential`. A `dc+sd-jwt` carries the subject's claims (every
+        one selectively disclosable), `cnf.jwk` = `holder_jwk`, and a Token Status List
+        reference to the same revocation list (served as `statuslist+jwt`), so its revocation
+        is published on chain like every other; caller status entries cannot be carried.
         """
         issuer = issuer_id_of(credential)
         validate_credential(credential)
+        sd_jwt = credential_format is CredentialFormat.SD_JWT
+        if sd_jwt and "credentialStatus" in credential:
+            raise DomainError(
+                "a dc+sd-jwt credential gets the platform's Token Status List entry; "
+                "leave credentialStatus out",
+                field="credentialStatus",
+            )
+        if holder_jwk is not None and not sd_jwt:
+            raise DomainError("a holder key binds dc+sd-jwt credentials only", field="holderJwk")
+        sd_claims = sd_jwt_claims(credential) if sd_jwt else None
         unsigned = dict(credential)
         # Every credential the platform signs has an id, so it can be found and revoked.
         unsigned.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
@@ -186,10 +238,26 @@ class IssuanceService:
                 size=self.settings.status_list_size,
             )
             status_list_id = status_list.id
-            unsigned["credentialStatus"] = make_status_entry(
-                self.status_list_url(status_list.id), status_index, StatusPurpose.REVOCATION
+            if not sd_jwt:
+                unsigned["credentialStatus"] = make_status_entry(
+                    self.status_list_url(status_list.id), status_index, StatusPurpose.REVOCATION
+                )
+        if sd_claims is not None:
+            assert status_list_id is not None
+            assert status_index is not None
+            signed = self.sign_sd_jwt(
+                unsigned,
+                sd_claims,
+                issuer,
+                status=status_reference(self.status_token_url(status_list_id), status_index),
+                holder_jwk=holder_jwk,
             )
-        signed = self.sign(unsigned, issuer, cryptosuite)
+        elif credential_format is CredentialFormat.VC_JWT:
+            signed = envelope(
+                issue_vc_jwt(unsigned, self.platform.ensure_key(issuer, KeyAlgorithm.P256))
+            )
+        else:
+            signed = self.sign(unsigned, issuer, cryptosuite)
         types = unsigned.get("type")
         type_list = types if isinstance(types, list) else [types]
         row = IssuedCredential(
@@ -230,8 +298,37 @@ class IssuanceService:
         signer = self.platform.ensure_key(issuer, algorithm)
         return issue(unsigned, signer, cryptosuite=cryptosuite, created=xsd_now())
 
+    def sign_sd_jwt(
+        self,
+        unsigned: dict[str, Any],
+        claims: dict[str, Any],
+        issuer: str,
+        *,
+        status: dict[str, Any],
+        holder_jwk: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The SD-JWT VC of `unsigned`, enveloped: `jti` = its id, `nbf` / `exp` from
+        `validFrom` / `validUntil`, `vct` from its type."""
+        signer = self.platform.ensure_key(issuer, KeyAlgorithm.P256)
+        token = issue_sd_jwt_vc(
+            claims,
+            signer,
+            vct=vct_of(unsigned),
+            issuer=issuer,
+            holder_jwk=holder_jwk,
+            status=status,
+            jti=str(unsigned["id"]),
+            nbf=_epoch(unsigned.get("validFrom"), "validFrom"),
+            exp=_epoch(unsigned.get("validUntil"), "validUntil"),
+        )
+        return envelope(token, ENVELOPED_SD_JWT_PREFIX)
+
     def status_list_url(self, list_id: str) -> str:
         return f"{self.platform.base_url}/status/{list_id}"
+
+    def status_token_url(self, list_id: str) -> str:
+        """Where the list is served as a `statuslist+jwt` (the SD-JWT `status_list.uri`)."""
+        return f"{self.platform.base_url}/status/{list_id}/token"
 
     # -- revoking ----------------------------------------------------------------------------
 
@@ -313,14 +410,7 @@ class IssuanceService:
 
     async def status_list_credential(self, list_id: str) -> ServedStatusList:
         """The signed status list credential, re-signed only when the list changed."""
-        try:
-            uuid.UUID(list_id)
-        except ValueError:
-            raise NotFoundError(f"no status list {list_id!r}") from None
-        async with self.db.read_only() as session:
-            row = await session.get(StatusList, list_id)
-            if row is None:
-                raise NotFoundError(f"no status list {list_id!r}")
+        row = await self._status_row(list_id)
         cached = self._served.get(list_id)
         if cached is not None and cached[0] == row.revision:
             return cached[1]
@@ -349,6 +439,39 @@ class IssuanceService:
         self._served[list_id] = (row.revision, served)
         return served
 
+    async def status_list_token(self, list_id: str) -> ServedStatusToken:
+        """The same list as a signed IETF Token Status List, re-signed only when it changed.
+
+        Entries are one bit (0 valid, 1 invalid = revoked), least significant bit first; the
+        values are the ones the Bitstring form and the chain's digest cover.
+        """
+        row = await self._status_row(list_id)
+        cached = self._served_tokens.get(list_id)
+        if cached is not None and cached[0] == row.revision:
+            return cached[1]
+        token_list = token_status_list(row.bits)
+        token = issue_status_list_token(
+            token_list,
+            self.platform.ensure_key(row.issuer_did, KeyAlgorithm.P256),
+            uri=self.status_token_url(list_id),
+            ttl=STATUS_TOKEN_TTL_S,
+        )
+        etag = hashlib.sha256(f"{list_id}:{row.revision}:token".encode()).hexdigest()[:32]
+        served = ServedStatusToken(token=token, etag=etag)
+        self._served_tokens[list_id] = (row.revision, served)
+        return served
+
+    async def _status_row(self, list_id: str) -> StatusList:
+        try:
+            uuid.UUID(list_id)
+        except ValueError:
+            raise NotFoundError(f"no status list {list_id!r}") from None
+        async with self.db.read_only() as session:
+            row = await session.get(StatusList, list_id)
+        if row is None:
+            raise NotFoundError(f"no status list {list_id!r}")
+        return row
+
     def hosted_dids(self) -> list[str]:
         """The DIDs the platform hosts (those with keys in its key store)."""
         controllers = {record.controller for record in self.platform.keystore.list()}
@@ -374,6 +497,53 @@ def issuer_id_of(credential: dict[str, Any]) -> str:
     if not isinstance(issuer_id, str):
         raise DomainError("the credential has no issuer", field="issuer")
     return issuer_id
+
+
+def sd_jwt_claims(credential: dict[str, Any]) -> dict[str, Any]:
+    """The SD-JWT VC claims of a VC-API credential: its one subject's properties, with the
+    subject's `id` as `sub` (claims keep the JSON-LD property names, see `vct_for`)."""
+    subject = credential.get("credentialSubject")
+    if not isinstance(subject, dict):
+        raise DomainError(
+            "a dc+sd-jwt credential has exactly one credentialSubject object",
+            field="credentialSubject",
+        )
+    claims = {name: value for name, value in subject.items() if name != "id"}
+    reserved = sorted(set(claims) & {"iss", "vct", "cnf", "status", "iat", "nbf", "exp", "jti"})
+    if reserved:
+        raise DomainError(
+            f"subject properties {reserved} clash with SD-JWT VC claims", field="credentialSubject"
+        )
+    if isinstance(subject.get("id"), str):
+        claims["sub"] = subject["id"]
+    return claims
+
+
+def vct_of(credential: dict[str, Any]) -> str:
+    """`vct` of the credential's one platform type (a `DomainError` for anything else)."""
+    types = credential.get("type")
+    named = [
+        t for t in (types if isinstance(types, list) else [types]) if t != "VerifiableCredential"
+    ]
+    if len(named) != 1 or not isinstance(named[0], str):
+        raise DomainError("a dc+sd-jwt credential has exactly one platform type", field="type")
+    return vct_for(named[0])
+
+
+def _epoch(stamp: Any, name: str) -> int | None:
+    if stamp is None:
+        return None
+    return int(parse_datetime_stamp(stamp, name).timestamp())
+
+
+def token_status_list(values: bytes) -> TokenStatusList:
+    """One-bit Token Status List of decoded values (one byte per entry, 0 or 1)."""
+    token_list = TokenStatusList(len(values), bits=1)
+    index = values.find(1)
+    while index != -1:
+        token_list.set(index, 1)
+        index = values.find(1, index + 1)
+    return token_list
 
 
 def passport_subject(battery: Battery) -> dict[str, Any]:

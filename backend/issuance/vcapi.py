@@ -2,8 +2,11 @@
 
 `POST /credentials/issue` signs as the organisation of the API key — a missing `issuer` (or
 an issuer object without `id`) becomes its DID, any other issuer is refused with 400 — so a
-key can never issue as another organisation or as the platform. Bad input is a 4xx problem
-detail, never a 500.
+key can never issue as another organisation or as the platform. `options.format` picks Data
+Integrity (default), `vc+jwt` or `dc+sd-jwt`; the JWT forms travel as an
+`EnvelopedVerifiableCredential` (a `data:application/vc+jwt,` or
+`data:application/dc+sd-jwt,` id) in both directions, and a `vp+jwt` presentation as an
+`EnvelopedVerifiablePresentation`. Bad input is a 4xx problem detail, never a 500.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from backend.auth.principal import Principal
+from backend.issuance.service import CredentialFormat, parse_format
 from backend.kit.errors import DomainError, InvalidInputError
 from backend.orgs.roles import CREDENTIAL_ISSUERS, Role
 from backend.runtime import Runtime
 from credentials.dataintegrity import Cryptosuite, parse_cryptosuite
 from credentials.errors import CredentialError, DataModelError
 from credentials.issuance import assign_issuer
+from credentials.jose import unwrap_enveloped
+from credentials.keys import PublicKey
 from credentials.limits import parse_json_bounded
 from credentials.model import validate_presentation
 from credentials.verifier import VerificationResult
@@ -79,14 +85,40 @@ async def issue_credential(request: Request) -> JSONResponse:
     body = await _body(request)
     credential = _object(body, "credential")
     options = _object(body, "options", required=False)
+    credential_format = parse_format(options.get("format", CredentialFormat.DATA_INTEGRITY.value))
+    if credential_format is not CredentialFormat.DATA_INTEGRITY and "cryptosuite" in options:
+        raise ProblemError("options.cryptosuite is for Data Integrity only", field="cryptosuite")
+    holder_jwk = _holder_jwk(options)
     try:
         suite = parse_cryptosuite(options.get("cryptosuite", Cryptosuite.ECDSA_RDFC_2019.value))
         unsigned = assign_issuer(credential, issuer_did_for(runtime, principal))
         async with runtime.db.unit_of_work() as session:
-            row = await runtime.issuance.issue_credential(session, unsigned, cryptosuite=suite)
+            row = await runtime.issuance.issue_credential(
+                session,
+                unsigned,
+                cryptosuite=suite,
+                credential_format=credential_format,
+                holder_jwk=holder_jwk,
+            )
     except CredentialError as exc:
         raise ProblemError(exc.message, field=getattr(exc, "rule", None)) from None
     return JSONResponse({"verifiableCredential": row.document}, status_code=201)
+
+
+def _holder_jwk(options: dict[str, Any]) -> dict[str, Any] | None:
+    """`options.holderJwk`: the holder's public JWK for an SD-JWT VC's `cnf` (checked)."""
+    jwk = options.get("holderJwk")
+    if jwk is None:
+        return None
+    if not isinstance(jwk, dict) or "d" in jwk:
+        raise ProblemError("options.holderJwk must be a public JWK object", field="holderJwk")
+    try:
+        PublicKey.from_jwk(jwk)
+    except Exception:
+        raise ProblemError(
+            "options.holderJwk is not a usable public key", field="holderJwk"
+        ) from None
+    return {k: v for k, v in jwk.items() if isinstance(k, str)}
 
 
 def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
@@ -122,12 +154,30 @@ async def _verify(
     )
 
 
+def _enveloped(document: dict[str, Any], envelope_type: str) -> str | None:
+    """The token of an enveloped credential / presentation; a data URL of the wrong kind
+    or an envelope without one is a 400 (the verifier would only say `signature` fails)."""
+    types = document.get("type")
+    type_list = types if isinstance(types, list) else [types]
+    token = unwrap_enveloped(document)
+    if envelope_type not in type_list:
+        return None
+    if token is None or not token:
+        raise ProblemError(f"an {envelope_type} needs a supported data: URL id", field="id")
+    is_presentation = envelope_type == "EnvelopedVerifiablePresentation"
+    if is_presentation != str(document["id"]).startswith("data:application/vp+jwt,"):
+        raise ProblemError(f"the data: URL's media type does not fit {envelope_type}", field="id")
+    return token
+
+
 @router.post("/credentials/verify")
 async def verify_credential(request: Request) -> JSONResponse:
     body = await _body(request)
+    credential = _object(body, "verifiableCredential")
+    _enveloped(credential, "EnvelopedVerifiableCredential")
     return await _verify(
         _runtime(request),
-        _object(body, "verifiableCredential"),
+        credential,
         _object(body, "options", required=False),
     )
 
@@ -136,8 +186,9 @@ async def verify_credential(request: Request) -> JSONResponse:
 async def verify_presentation(request: Request) -> JSONResponse:
     body = await _body(request)
     presentation = _object(body, "verifiablePresentation")
-    try:
-        validate_presentation(presentation)
-    except DataModelError as exc:
-        raise ProblemError(exc.message, field=exc.rule) from None
+    if _enveloped(presentation, "EnvelopedVerifiablePresentation") is None:
+        try:
+            validate_presentation(presentation)
+        except DataModelError as exc:
+            raise ProblemError(exc.message, field=exc.rule) from None
     return await _verify(_runtime(request), presentation, _object(body, "options", required=False))

@@ -20,25 +20,30 @@ from credentials.limits import parse_json_bounded
 from credentials.verifier import ChainConsistency, IssuerAccreditation, Verifier
 
 if TYPE_CHECKING:
-    from backend.issuance.service import ServedStatusList
+    from backend.issuance.service import ServedStatusList, ServedStatusToken
     from backend.kit.db import Database
     from backend.platform import PlatformIdentity
 
 _ORG_DID_PATH = re.compile(r"^/orgs/([a-z0-9-]{1,64})/did\.json$")
 _STATUS_PATH = re.compile(r"^/status/([0-9a-f-]{36})$")
+_STATUS_TOKEN_PATH = re.compile(r"^/status/([0-9a-f-]{36})/token$")
+STATUS_TOKEN_MEDIA_TYPE = "application/statuslist+jwt"  # noqa: S105 - a media type
 _MAX_REMOTE_BYTES = 2 * 1024 * 1024
 
 
 class PlatformFetcher:
-    """Fetches DID documents and status list credentials for the verifier."""
+    """Fetches DID documents, status list credentials and status list tokens (a
+    `statuslist+jwt` is returned as its compact string) for the verifier."""
 
     def __init__(
         self,
         platform: PlatformIdentity,
         serve_status_list: Callable[[str], Awaitable[ServedStatusList]],
+        serve_status_token: Callable[[str], Awaitable[ServedStatusToken]] | None = None,
     ) -> None:
         self.platform = platform
         self.serve_status_list = serve_status_list
+        self.serve_status_token = serve_status_token
 
     async def __call__(self, url: str) -> Any:
         base = self.platform.base_url
@@ -56,6 +61,11 @@ class PlatformFetcher:
                 return (await self.serve_status_list(match.group(1))).credential
             except DomainError as exc:
                 raise CredentialError(exc.message, code=ErrorCode.STATUS_LIST_ERROR) from None
+        elif (match := _STATUS_TOKEN_PATH.match(path)) and self.serve_status_token is not None:
+            try:
+                return (await self.serve_status_token(match.group(1))).token
+            except DomainError as exc:
+                raise CredentialError(exc.message, code=ErrorCode.STATUS_LIST_ERROR) from None
         else:
             document = None
         if document is None:
@@ -68,7 +78,9 @@ class PlatformFetcher:
         try:
             async with (
                 httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client,
-                client.stream("GET", url, headers={"Accept": "application/json"}) as reply,
+                client.stream(
+                    "GET", url, headers={"Accept": f"application/json, {STATUS_TOKEN_MEDIA_TYPE}"}
+                ) as reply,
             ):
                 if reply.status_code != 200:
                     raise CredentialError(f"{url} answered {reply.status_code}")
@@ -77,8 +89,14 @@ class PlatformFetcher:
                     body += chunk
                     if len(body) > _MAX_REMOTE_BYTES:
                         raise CredentialError(f"{url} is larger than {_MAX_REMOTE_BYTES} bytes")
+                content_type = reply.headers.get("content-type", "")
         except httpx.HTTPError as exc:
             raise CredentialError(f"cannot fetch {url}: {type(exc).__name__}") from None
+        if content_type.split(";", 1)[0].strip() == STATUS_TOKEN_MEDIA_TYPE:
+            try:
+                return bytes(body).decode("ascii").strip()
+            except UnicodeDecodeError:
+                raise CredentialError(f"{url} is not a compact JWT") from None
         return parse_json_bounded(bytes(body))
 
 
@@ -89,11 +107,12 @@ class PlatformVerifier:
         platform: PlatformIdentity,
         db: Database,
         serve_status_list: Callable[[str], Awaitable[ServedStatusList]],
+        serve_status_token: Callable[[str], Awaitable[ServedStatusToken]] | None = None,
         accreditation: IssuerAccreditation | None = None,
         chain_check: ChainConsistency | None = None,
     ) -> None:
         self.db = db
-        fetcher = PlatformFetcher(platform, serve_status_list)
+        fetcher = PlatformFetcher(platform, serve_status_list, serve_status_token)
         # Keys created here invalidate at once; a rotation by `bpp keys rotate` in another
         # process shows within the same few seconds the signer cache takes.
         resolver = DidResolver(fetcher, cache_ttl_s=5.0)
