@@ -11,6 +11,15 @@ from backend.kit.idempotency import IdempotencyRecord
 from backend.lifecycle.models import EventAnchor, LifecycleEvent
 from backend.orgs.models import ApiKey, Organisation
 from backend.passports.models import Battery, BatteryMeasurement, BatteryModel, PassportVersion
+from backend.telemetry.models import (
+    TelemetryDevice,
+    TelemetryEvent,
+    TelemetryHourly,
+    TelemetrySample,
+    TelemetrySequence,
+    TelemetrySource,
+    TelemetryState,
+)
 from backend.vehicles.models import Installation, Vehicle
 
 metadata = SQLModel.metadata
@@ -35,6 +44,13 @@ __all__ = [
     "RefreshToken",
     "StatusChange",
     "StatusList",
+    "TelemetryDevice",
+    "TelemetryEvent",
+    "TelemetryHourly",
+    "TelemetrySample",
+    "TelemetrySequence",
+    "TelemetrySource",
+    "TelemetryState",
     "Vehicle",
     "metadata",
 ]

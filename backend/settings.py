@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     # are trusted: the city's. A JSON list, e.g. '["did:web:city.example"]'.
     role_credential_issuers: list[str] = Field(default_factory=list)
 
+    # Telemetry (backend.telemetry): raw gateway samples are kept this many days, then folded
+    # into hourly aggregates kept for the battery's life; the compaction job's period
+    # (seconds, 0 = no background job: `bpp telemetry compact` only) and the largest batch.
+    telemetry_raw_days: int = Field(default=30, ge=1)
+    telemetry_compact_interval_s: float = Field(default=3600.0, ge=0)
+    telemetry_max_batch: int = Field(default=1000, ge=1)
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
