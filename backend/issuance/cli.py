@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from backend.issuance.service import CredentialFormat
 from backend.kit.errors import DomainError
 from credentials.dataintegrity import Cryptosuite, parse_cryptosuite
 from credentials.errors import CredentialError
@@ -51,11 +52,15 @@ def _read_document(source: str) -> Any:
 async def _http_fetch(url: str) -> Any:
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:
-            reply = await client.get(url, headers={"Accept": "application/json"})
+            reply = await client.get(
+                url, headers={"Accept": "application/json, application/statuslist+jwt"}
+            )
     except httpx.HTTPError as exc:
         raise CredentialError(f"cannot fetch {url}: {type(exc).__name__}") from None
     if reply.status_code != 200:
         raise CredentialError(f"{url} answered {reply.status_code}")
+    if reply.headers.get("content-type", "").startswith("application/statuslist+jwt"):
+        return reply.text.strip()  # a Token Status List: the verifier parses the JWT
     return parse_json_bounded(reply.content)
 
 
@@ -178,6 +183,18 @@ def issue(
     cryptosuite: Annotated[
         str, typer.Option("--cryptosuite", help="Data Integrity cryptosuite.")
     ] = Cryptosuite.ECDSA_RDFC_2019.value,
+    credential_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="data-integrity (a proof, default), vc+jwt or dc+sd-jwt (printed as an "
+            "EnvelopedVerifiableCredential).",
+        ),
+    ] = CredentialFormat.DATA_INTEGRITY.value,
+    holder_jwk: Annotated[
+        Path | None,
+        typer.Option("--holder-jwk", help="dc+sd-jwt: the holder's public JWK (JSON file)."),
+    ] = None,
 ) -> None:
     """Sign a credential as an organisation and print it (JSON)."""
     from backend.admin import open_admin
@@ -188,8 +205,19 @@ def issue(
         raise _usage_error("a credential is a JSON object")
     try:
         suite = parse_cryptosuite(cryptosuite)
+        chosen = CredentialFormat(credential_format)
     except CredentialError as exc:
         raise _usage_error(exc.message) from None
+    except ValueError:
+        known = "|".join(f.value for f in CredentialFormat)
+        raise _usage_error(f"--format is one of {known}") from None
+    if chosen is not CredentialFormat.DATA_INTEGRITY and cryptosuite != Cryptosuite.ECDSA_RDFC_2019:
+        raise _usage_error("--cryptosuite is for --format data-integrity only")
+    jwk = None
+    if holder_jwk is not None:
+        jwk = _read_document(str(holder_jwk))
+        if not isinstance(jwk, dict):
+            raise _usage_error("--holder-jwk is a JWK object")
     settings = load_settings()
 
     async def run() -> dict[str, Any]:
@@ -197,7 +225,13 @@ def issue(
             did = admin.platform.did if org == "platform" else admin.platform.organisation_did(org)
             unsigned = assign_issuer(document, did)
             async with admin.db.unit_of_work() as session:
-                row = await admin.issuance.issue_credential(session, unsigned, cryptosuite=suite)
+                row = await admin.issuance.issue_credential(
+                    session,
+                    unsigned,
+                    cryptosuite=suite,
+                    credential_format=chosen,
+                    holder_jwk=jwk,
+                )
             return row.document
 
     try:

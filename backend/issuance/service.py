@@ -37,7 +37,7 @@ from credentials.dataintegrity import Cryptosuite
 from credentials.did import did_web_to_url
 from credentials.issuance import issue
 from credentials.jose import ENVELOPED_SD_JWT_PREFIX, envelope, issue_vc_jwt
-from credentials.keys import KeyAlgorithm
+from credentials.keys import KeyAlgorithm, PublicKey
 from credentials.model import parse_datetime_stamp, validate_credential
 from credentials.sdjwt import issue_sd_jwt_vc
 from credentials.statuslist import (
@@ -221,7 +221,11 @@ class IssuanceService:
                 field="credentialStatus",
             )
         if holder_jwk is not None and not sd_jwt:
-            raise DomainError("a holder key binds dc+sd-jwt credentials only", field="holderJwk")
+            raise DomainError(
+                "a holder key (holderJwk) binds dc+sd-jwt credentials only", field="holderJwk"
+            )
+        if holder_jwk is not None:
+            holder_jwk = public_holder_jwk(holder_jwk)
         sd_claims = sd_jwt_claims(credential) if sd_jwt else None
         unsigned = dict(credential)
         # Every credential the platform signs has an id, so it can be found and revoked.
@@ -497,6 +501,21 @@ def issuer_id_of(credential: dict[str, Any]) -> str:
     if not isinstance(issuer_id, str):
         raise DomainError("the credential has no issuer", field="issuer")
     return issuer_id
+
+
+def public_holder_jwk(jwk: Any) -> dict[str, Any]:
+    """A holder key for `cnf.jwk`: a public JWK of a supported curve, or a `DomainError`."""
+    if not isinstance(jwk, dict) or "d" in jwk:
+        raise DomainError(
+            "the holder key (holderJwk) must be a public JWK object", field="holderJwk"
+        )
+    try:
+        PublicKey.from_jwk(jwk)
+    except Exception:
+        raise DomainError(
+            "the holder key (holderJwk) is not a usable public key", field="holderJwk"
+        ) from None
+    return {str(k): v for k, v in jwk.items()}
 
 
 def sd_jwt_claims(credential: dict[str, Any]) -> dict[str, Any]:

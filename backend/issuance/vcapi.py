@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from backend.auth.principal import Principal
-from backend.issuance.service import CredentialFormat, parse_format
+from backend.issuance.service import CredentialFormat, parse_format, public_holder_jwk
 from backend.kit.errors import DomainError, InvalidInputError
 from backend.orgs.roles import CREDENTIAL_ISSUERS, Role
 from backend.runtime import Runtime
@@ -25,7 +25,6 @@ from credentials.dataintegrity import Cryptosuite, parse_cryptosuite
 from credentials.errors import CredentialError, DataModelError
 from credentials.issuance import assign_issuer
 from credentials.jose import unwrap_enveloped
-from credentials.keys import PublicKey
 from credentials.limits import parse_json_bounded
 from credentials.model import validate_presentation
 from credentials.verifier import VerificationResult
@@ -108,17 +107,7 @@ async def issue_credential(request: Request) -> JSONResponse:
 def _holder_jwk(options: dict[str, Any]) -> dict[str, Any] | None:
     """`options.holderJwk`: the holder's public JWK for an SD-JWT VC's `cnf` (checked)."""
     jwk = options.get("holderJwk")
-    if jwk is None:
-        return None
-    if not isinstance(jwk, dict) or "d" in jwk:
-        raise ProblemError("options.holderJwk must be a public JWK object", field="holderJwk")
-    try:
-        PublicKey.from_jwk(jwk)
-    except Exception:
-        raise ProblemError(
-            "options.holderJwk is not a usable public key", field="holderJwk"
-        ) from None
-    return {k: v for k, v in jwk.items() if isinstance(k, str)}
+    return None if jwk is None else public_holder_jwk(jwk)
 
 
 def _problem_details(result: VerificationResult) -> list[dict[str, str]]:

@@ -162,3 +162,61 @@ def test_verify_usage_errors_exit_2(tmp_path: Path) -> None:
         ).returncode
         == 2
     )
+
+
+def test_issue_formats_vc_jwt_and_sd_jwt(server: tuple[str, Path], tmp_path: Path) -> None:
+    from credentials.jose import ENVELOPED_PREFIX, ENVELOPED_SD_JWT_PREFIX
+    from credentials.keys import KeyPair
+    from credentials.sdjwt import parse_issuer_jwt
+
+    _, data_dir = server
+    jwt = bpp(
+        data_dir,
+        "credentials",
+        "issue",
+        "-",
+        "--org",
+        "acme-cells",
+        "--format",
+        "vc+jwt",
+        stdin=json.dumps(UNSIGNED),
+    )
+    assert jwt.returncode == 0, jwt.stderr
+    enveloped = json.loads(jwt.stdout)
+    assert enveloped["id"].startswith(ENVELOPED_PREFIX)
+    assert verify(data_dir, enveloped, "--online").returncode == 0
+
+    holder = tmp_path / "holder.jwk"
+    holder.write_text(json.dumps(KeyPair.generate("P-256").public_jwk))
+    sd = bpp(
+        data_dir,
+        "credentials",
+        "issue",
+        "-",
+        "--org",
+        "acme-cells",
+        "--format",
+        "dc+sd-jwt",
+        "--holder-jwk",
+        str(holder),
+        stdin=json.dumps(UNSIGNED),
+    )
+    assert sd.returncode == 0, sd.stderr
+    token = json.loads(sd.stdout)["id"]
+    assert token.startswith(ENVELOPED_SD_JWT_PREFIX)
+    _, header, payload = parse_issuer_jwt(token[len(ENVELOPED_SD_JWT_PREFIX) :])
+    assert header["typ"] == "dc+sd-jwt"
+    assert payload["cnf"]["jwk"] == json.loads(holder.read_text())
+
+    for bad in (["--format", "jwt"], ["--format", "vc+jwt", "--cryptosuite", "eddsa-jcs-2022"]):
+        refused = bpp(
+            data_dir,
+            "credentials",
+            "issue",
+            "-",
+            "--org",
+            "acme-cells",
+            *bad,
+            stdin=json.dumps(UNSIGNED),
+        )
+        assert refused.returncode == 2, refused.stdout
