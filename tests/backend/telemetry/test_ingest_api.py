@@ -23,6 +23,8 @@ from tests.backend.telemetry.helpers import (
     signed,
 )
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="session")
 async def operator(runtime: Runtime) -> OrgKey:
