@@ -13,6 +13,7 @@ from backend.chain.cli import chain_app
 from backend.issuance.cli import credentials_app
 from backend.orgs.cli import apikey_app, keys_app
 from backend.settings import DEFAULT_PORT, InsecureSettingsError, Settings
+from backend.telemetry.cli import devices_app, telemetry_app
 from graphql_schema.cli import graphql_app
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(graphql_app, name="graphql")
+app.add_typer(devices_app, name="devices")
+app.add_typer(telemetry_app, name="telemetry")
 
 
 def load_settings() -> Settings:
