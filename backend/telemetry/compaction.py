@@ -10,6 +10,7 @@ they lie entirely before the cutoff, and next months' partitions are created ahe
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from backend.telemetry.models import (
 
 log = structlog.get_logger("bpp.telemetry.compaction")
 PARTITION_PREFIX = "telemetry_sample_"
+_LOCK_KEY = 0x7E1E_0005  # advisory lock id of the compaction job
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +224,26 @@ async def compact(db: Database, *, raw_days: int, now: datetime | None = None) -
     now = now or utcnow()
     cutoff = now - timedelta(days=raw_days)
     async with db.unit_of_work() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # One compaction at a time (several workers, a CLI run): a second one waits, then
+            # sees the first one's deletions (READ COMMITTED), so no hour is counted twice.
+            conn = await session.connection()
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         created = await ensure_partitions(session, now)
         hours = await aggregate(session, cutoff)
         await raise_dedupe_floors(session, cutoff)
         removed, dropped = await remove_raw(session, cutoff)
     return CompactionReport(cutoff, hours, removed, dropped, created)
+
+
+async def compact_forever(db: Database, *, raw_days: int, interval_s: float) -> None:
+    """The runtime's background job: compact every `interval_s` seconds, log failures."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            report = await compact(db, raw_days=raw_days)
+        except Exception as error:  # the next period tries again
+            log.warning("telemetry compaction failed", error=repr(error))
+        else:
+            if report.removed_samples or report.created_partitions:
+                log.info("telemetry compacted", **report.as_json())
