@@ -16,7 +16,9 @@ import structlog
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from backend.auth.role_credentials import REGISTRY_ROLES, RoleCredentialAuthenticator
 from backend.auth.service import AuthServices
+from backend.chain.accreditation import CREDENTIAL_ROLES, RegistryAccreditation
 from backend.chain.client import ChainClient
 from backend.chain.outbox import OutboxWriter, replay_confirmed
 from backend.chain.service import ChainServices, connect_chain
@@ -30,6 +32,7 @@ from backend.orgs.roles import Role
 from backend.passports.issuing import PassportIssuer
 from backend.platform import PlatformIdentity
 from backend.settings import DEFAULT_PORT, Settings
+from backend.telemetry.compaction import compact_forever
 
 log = structlog.get_logger("bpp.runtime")
 
@@ -74,6 +77,8 @@ class Runtime:
     anchorer: EventAnchorer | None = None
     # Drivers' sessions, token revocation, principal resolution (backend.auth.service).
     auth: AuthServices | None = None
+    # Role-credential sign-in (an accredited inspector, a legitimate-interest organisation).
+    role_auth: RoleCredentialAuthenticator | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -145,6 +150,17 @@ class Runtime:
                 platform.did if role is Role.PLATFORM else platform.organisation_did(slug)
             ),
         )
+        # The issuer registry answers for the legitimate-interest roles too; the trusted
+        # roots of role credentials are the city's DIDs (BPP_ROLE_CREDENTIAL_ISSUERS).
+        runtime.role_auth = runtime.auth.role_authenticator(
+            verifier=issuance.verifier.verifier,
+            accreditation=RegistryAccreditation(
+                chain_services.mirror,
+                address_of=chain_services.issuers.lookup,
+                credential_roles={**CREDENTIAL_ROLES, **REGISTRY_ROLES},
+            ),
+            domain=platform.host,
+        )
         if background:
             runtime._tasks.append(asyncio.create_task(outbox.run_forever(), name="outbox"))
             runtime._tasks.append(
@@ -156,6 +172,17 @@ class Runtime:
             runtime._tasks.append(
                 asyncio.create_task(runtime.anchorer.run_forever(), name="event-anchorer")
             )
+            if settings.telemetry_compact_interval_s > 0:
+                runtime._tasks.append(
+                    asyncio.create_task(
+                        compact_forever(
+                            db,
+                            raw_days=settings.telemetry_raw_days,
+                            interval_s=settings.telemetry_compact_interval_s,
+                        ),
+                        name="telemetry-compaction",
+                    )
+                )
         log.info(
             "runtime started",
             base_url=base_url,

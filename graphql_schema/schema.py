@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import strawberry
 from strawberry.extensions import (
@@ -14,16 +14,61 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from backend.kit.errors import DomainError
+from graphql_schema import lifecycle, passports
+from graphql_schema.accounts import AccountMutation, AccountQuery
+from graphql_schema.authority import AuthorityMutation, AuthorityQuery
+from graphql_schema.context import Context, Info
+from graphql_schema.lifecycle import LifecycleMutation, LifecycleQuery
 from graphql_schema.passports import PassportMutation, PassportQuery
-from graphql_schema.relay import Node
+from graphql_schema.relay import Node, from_global_id
 from graphql_schema.subscriptions import Subscription
+from graphql_schema.telemetry import TelemetryMutation, TelemetryQuery
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
 
-Query = merge_types("Query", (PassportQuery,))
-Mutation = merge_types("Mutation", (PassportMutation,))
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="Any object by its global ID, authorised like its own query.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        try:
+            kind, local = from_global_id(str(id))
+        except DomainError:
+            return None
+        for resolve in (passports.node_of, lifecycle.node_of):
+            found = await resolve(info, kind, local)
+            if found is not None:
+                return found
+        return None
+
+
+class AuditFlush(SchemaExtension):
+    """Writes the restricted reads an operation made to the audit log when it ends."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            await context.audit.flush(context.runtime.db)
+
+
+Query = merge_types(
+    "Query",
+    (NodeQuery, PassportQuery, LifecycleQuery, AccountQuery, AuthorityQuery, TelemetryQuery),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        PassportMutation,
+        LifecycleMutation,
+        AccountMutation,
+        AuthorityMutation,
+        TelemetryMutation,
+    ),
+)
 
 
 def build_schema(*, production: bool, max_depth: int = MAX_DEPTH) -> strawberry.Schema:
@@ -32,6 +77,7 @@ def build_schema(*, production: bool, max_depth: int = MAX_DEPTH) -> strawberry.
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        AuditFlush,
     ]
     if production:
         extensions.append(DisableIntrospection)

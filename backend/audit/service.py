@@ -222,6 +222,18 @@ class AuditTrail:
                 )
             )
 
+    def note(
+        self,
+        action: Action,
+        resource: Resource,
+        decision: Decision,
+        *,
+        why: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Remember a read the caller already decided (e.g. through a `BatteryView`)."""
+        self._collect(action, resource, decision, why, details)
+
     def authorize_read(
         self,
         action: Action,

@@ -584,9 +584,15 @@ async def battery_attributes(session: AsyncSession, battery: Battery) -> dict[st
 
     Unfiltered: callers pass it through `backend.access.policy.visible_attributes`.
     """
+    model = await get_model(session, battery.model_id) if battery.model_id is not None else None
+    return assemble_attributes(battery, model)
+
+
+def assemble_attributes(battery: Battery, model: BatteryModel | None) -> dict[str, Any]:
+    """`battery_attributes` from rows already loaded (a DataLoader's batch)."""
     values: dict[str, Any] = {}
-    if battery.model_id is not None:
-        values.update(model_attributes(await get_model(session, battery.model_id)))
+    if model is not None:
+        values.update(model_attributes(model))
     else:  # registered before models existed
         values.update(
             {

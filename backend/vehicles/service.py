@@ -90,7 +90,10 @@ async def register_vehicle(
     plate: str | None = None,
     owner_id: str | None = None,
 ) -> Vehicle:
-    principal.require_role(VEHICLE_WRITERS)
+    if principal.is_driver:
+        owner_id = principal.driver_id  # a driver registers their own vehicle
+    else:
+        principal.require_role(VEHICLE_WRITERS)
     valid_vin = validate_vin(vin)
     valid_plate = validate_plate(plate) if plate is not None else None
     taken = (await session.exec(select(Vehicle.id).where(Vehicle.vin == valid_vin))).first()

@@ -87,7 +87,8 @@ async def test_register_issue_verify_revoke(
     assert issued["__typename"] == "IssuePassportSuccess", issued
     credential = issued["credential"]["document"]
     assert credential["type"] == ["VerifiableCredential", "BatteryPassportCredential"]
-    assert credential["issuer"] == runtime.platform.did
+    # Issued by the responsible organisation (the manufacturer), under its own DID.
+    assert credential["issuer"] == runtime.platform.organisation_did(manufacturer.slug)
     assert credential["proof"]["cryptosuite"] == "ecdsa-rdfc-2019"
     assert credential["credentialStatus"]["type"] == "BitstringStatusListEntry"
     assert credential["credentialSubject"]["batteryIdentifier"] == "SLICE-0001"
