@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import json
 import os
 import shutil
@@ -60,9 +59,13 @@ SUITES = {
 
 
 def _variant(base: dict[str, Any], counter: int) -> dict[str, Any]:
-    credential = copy.deepcopy(base)
+    """A different credential: fresh ``id`` and a changed subject value (``base`` is left
+    alone; the unchanged nested values are shared, as nothing here mutates them)."""
+    credential = dict(base)
     credential["id"] = f"urn:uuid:{uuid.uuid4()}"
-    credential["credentialSubject"]["batteryMass"] = 400 + counter % 1000 / 10
+    subject = dict(base["credentialSubject"])
+    subject["batteryMass"] = 400 + counter % 1000 / 10
+    credential["credentialSubject"] = subject
     return credential
 
 

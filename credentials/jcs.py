@@ -13,9 +13,12 @@ import json
 import math
 from typing import Any, Final
 
+import orjson
+
 from credentials.errors import ProofError
 
 _MAX_SAFE_INTEGER: Final = 2**53 - 1
+_BMP: Final = "\uffff"
 _encode_string = json.JSONEncoder(ensure_ascii=False).encode
 
 
@@ -98,16 +101,41 @@ class _SlowPathError(Exception):
 
 
 def _prepare(value: Any) -> Any:
-    """A copy the C JSON encoder serialises exactly as RFC 8785, or _SlowPathError.
+    """``value`` in a form the fast serialiser writes exactly as RFC 8785, or _SlowPathError.
 
     Safe when every key is in the Basic Multilingual Plane (code point order then equals
     UTF-16 order) and every float either is an integer of magnitude at most 2**53 - 1 (exact,
-    and ECMAScript prints it as that integer) or is a fraction in [1e-4, 2**53) (where ``repr``
-    and ECMAScript agree digit for digit).
+    and ECMAScript prints it as that integer: rewritten as an int) or is a fraction in
+    [1e-4, 2**53) (where ``repr`` and ECMAScript agree digit for digit). Containers are
+    copied only on the path to a rewritten float; everything else is returned as it is.
     """
     cls = value.__class__
     if cls is str or value is None or cls is bool:
         return value
+    if cls is dict:
+        out: dict[str, Any] | None = None
+        for key, item in value.items():
+            if key.__class__ is not str or not (key.isascii() or max(key, default="") <= _BMP):
+                raise _SlowPathError
+            if item.__class__ is str:
+                continue
+            prepared = _prepare(item)
+            if prepared is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = prepared
+        return value if out is None else out
+    if cls is list:
+        items: list[Any] | None = None
+        for index, item in enumerate(value):
+            if item.__class__ is str:
+                continue
+            prepared = _prepare(item)
+            if prepared is not item:
+                if items is None:
+                    items = list(value)
+                items[index] = prepared
+        return value if items is None else items
     if cls is int:
         if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
             return value
@@ -121,28 +149,21 @@ def _prepare(value: Any) -> Any:
         if 1e-4 <= magnitude < _MAX_SAFE_INTEGER:
             return value
         raise _SlowPathError
-    if cls is dict:
-        out = {}
-        for key, item in value.items():
-            if key.__class__ is not str or (key and max(key) > "\uffff"):
-                raise _SlowPathError
-            out[key] = _prepare(item)
-        return out
-    if cls is list:
-        return [_prepare(item) for item in value]
     raise _SlowPathError
 
 
-_FAST_DUMPS: Final = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-).encode
-
-
 def canonicalize(value: Any) -> str:
-    """The RFC 8785 canonical JSON text of ``value``."""
+    """The RFC 8785 canonical JSON text of ``value``.
+
+    The fast path serialises the prepared copy with orjson (``OPT_SORT_KEYS``: code point
+    order, equal to UTF-16 order for BMP keys; strings escaped exactly as RFC 8785 asks,
+    lower-case ``\\u00xx``; the same shortest round-trip digits as ``repr`` for the floats
+    ``_prepare`` lets through). Strings with lone surrogates, which orjson refuses, take the
+    slow path like everything else ``_prepare`` does not vouch for.
+    """
     try:
-        return _FAST_DUMPS(_prepare(value))
-    except _SlowPathError:
+        return orjson.dumps(_prepare(value), option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (_SlowPathError, orjson.JSONEncodeError):
         pass
     out: list[str] = []
     _serialize(value, out)

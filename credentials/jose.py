@@ -14,11 +14,11 @@ URLs, so every secured form can travel as an enveloped JSON object.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from credentials import fastjson
 from credentials.errors import CredentialError, ErrorCode, ProofError
 from credentials.keys import KeyAlgorithm, PublicKey, Signer
 from credentials.model import validate_credential, validate_presentation
@@ -50,9 +50,7 @@ def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, kid: str | None 
     if kid.split("#", 1)[0] != issuer_id:
         raise ProofError(f"kid {kid} is not controlled by issuer {issuer_id}")
     header = {"alg": _ALG_BY_KEY[signer.algorithm], "kid": kid, "typ": VC_JWT_TYP}
-    signing_input = (
-        _b64json(header) + "." + b64url_encode(json.dumps(dict(credential)).encode("utf-8"))
-    )
+    signing_input = _b64json(header) + "." + b64url_encode(fastjson.dumps(dict(credential)))
     signature = signer.sign(signing_input.encode("ascii"))
     return signing_input + "." + b64url_encode(signature)
 
@@ -94,7 +92,7 @@ def issue_vp_jwt(
         if value is not None:
             payload[claim] = value
     header = {"alg": _ALG_BY_KEY[signer.algorithm], "kid": kid, "typ": VP_JWT_TYP}
-    signing_input = _b64json(header) + "." + b64url_encode(json.dumps(payload).encode("utf-8"))
+    signing_input = _b64json(header) + "." + b64url_encode(fastjson.dumps(payload))
     return signing_input + "." + b64url_encode(signer.sign(signing_input.encode("ascii")))
 
 
@@ -102,7 +100,7 @@ def jwt_typ(token: str) -> str | None:
     """The ``typ`` of a compact JWS's header (None when it is not one): picks the verifier."""
     head = token.split(".", 1)[0]
     try:
-        header = json.loads(b64url_decode(head))
+        header = fastjson.loads(b64url_decode(head))
     except Exception:
         return None
     typ = header.get("typ") if isinstance(header, dict) else None
@@ -110,7 +108,7 @@ def jwt_typ(token: str) -> str | None:
 
 
 def _b64json(value: Mapping[str, Any]) -> str:
-    return b64url_encode(json.dumps(dict(value), separators=(",", ":")).encode("utf-8"))
+    return b64url_encode(fastjson.dumps(dict(value)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +130,8 @@ def parse_vc_jwt(token: str, typ: str = VC_JWT_TYP) -> ParsedJwt:
     if len(parts) != 3:
         raise ProofError("a compact JWS has three dot-separated parts")
     try:
-        header = json.loads(b64url_decode(parts[0]))
-        payload = json.loads(b64url_decode(parts[1]))
+        header = fastjson.loads(b64url_decode(parts[0]))
+        payload = fastjson.loads(b64url_decode(parts[1]))
         signature = b64url_decode(parts[2])
     except (CredentialError, ValueError, UnicodeDecodeError):
         raise ProofError("JWS parts are not base64url JSON") from None

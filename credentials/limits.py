@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any
 
 from credentials.errors import ErrorCode, InputLimitError
@@ -27,8 +28,20 @@ DEFAULT_LIMITS = Limits()
 
 
 def check_shape(document: Any, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse documents nested deeper than ``max_depth`` or with more than ``max_values``
-    JSON values (iteratively, so a hostile document cannot exhaust the stack)."""
+    """Refuse documents nested deeper than ``max_depth``, with more than ``max_values``
+    JSON values, or with a non-finite number (not JSON).
+
+    Recursive (fast) while ``max_depth`` keeps the recursion short; iterative otherwise, so
+    a hostile document cannot exhaust the stack either way.
+    """
+    if limits.max_depth <= _RECURSIVE_DEPTH:
+        count = _count_values(document, 1, limits.max_depth)
+        if count > limits.max_values:
+            raise InputLimitError(
+                f"document has more than {limits.max_values} values",
+                code=ErrorCode.INPUT_TOO_LARGE,
+            )
+        return
     stack: list[tuple[Any, int]] = [(document, 1)]
     count = 0
     while stack:
@@ -40,14 +53,52 @@ def check_shape(document: Any, limits: Limits = DEFAULT_LIMITS) -> None:
                 code=ErrorCode.INPUT_TOO_LARGE,
             )
         if depth > limits.max_depth:
-            raise InputLimitError(
-                f"document nests deeper than {limits.max_depth} levels",
-                code=ErrorCode.INPUT_TOO_LARGE,
-            )
+            raise _too_deep(limits.max_depth)
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
+        elif value.__class__ is float and not isfinite(value):
+            raise _not_finite()
+
+
+_RECURSIVE_DEPTH = 64
+
+
+def _too_deep(max_depth: int) -> InputLimitError:
+    return InputLimitError(
+        f"document nests deeper than {max_depth} levels", code=ErrorCode.INPUT_TOO_LARGE
+    )
+
+
+def _not_finite() -> InputLimitError:
+    # JSON cannot carry NaN or Infinity (a JWS payload or JCS text would be invalid)
+    return InputLimitError("numbers must be finite", code=ErrorCode.DATA_MODEL)
+
+
+def _count_values(value: Any, depth: int, max_depth: int) -> int:
+    """Values in ``value`` (itself included), checking depth and finiteness on the way."""
+    if depth > max_depth:
+        raise _too_deep(max_depth)
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        if value.__class__ is float and not isfinite(value):
+            raise _not_finite()
+        return 1
+    count = 1
+    inner = depth + 1
+    for item in items:
+        cls = item.__class__
+        if cls is str or cls is int or cls is bool or item is None:
+            if inner > max_depth:
+                raise _too_deep(max_depth)
+            count += 1
+        else:
+            count += _count_values(item, inner, max_depth)
+    return count
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from credentials import jsonld
+from credentials import jsonld, templates
 from credentials.contexts import CREDENTIALS_V2_URL
 from credentials.errors import CredentialError, DataModelError, ErrorCode
 from credentials.limits import DEFAULT_LIMITS, Limits, check_shape
@@ -143,8 +143,15 @@ def _check_proofs(document: Mapping[str, Any], limits: Limits) -> None:
 def _expand_for_terms(document: Mapping[str, Any]) -> None:
     unsecured = {k: v for k, v in document.items() if k != "proof"}
     try:
-        # same strict checks as expansion; through a shape template when one exists
-        jsonld.to_quads(unsecured)
+        # Same strict checks as expansion. A shape with a template has passed them for
+        # every value its slots can take (credentials.templates), so the quads themselves
+        # are not needed here; any other document takes full expansion.
+        try:
+            shaped = templates.shape_expands(unsecured)
+        except (TypeError, ValueError):
+            shaped = False  # not JSON: full expansion raises the typed error
+        if not shaped:
+            jsonld.to_quads(unsecured)
     except CredentialError as exc:
         rule = {
             ErrorCode.CONTEXT_UNKNOWN: "context.unknown",

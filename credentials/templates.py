@@ -28,19 +28,21 @@ containing the private-use placeholder characters, always take the full pyld pat
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
+import orjson
 from pyld import jsonld as pyld_jsonld
 
-from credentials.caching import SharedCache, text_key
+from credentials.caching import SharedCache
 from credentials.contexts import BUNDLED_CONTEXTS, context_document
 from credentials.rdfc import Quad, escape_literal, literal_term
 
 _MARK: Final = "\ue000"
+_MARK_UTF8: Final = _MARK.encode("utf-8")
 _IRI_PREFIX: Final = "urn:x-bpp-slot:"
 _SAFE_SCHEMES: Final = ("urn", "did", "http", "https")
 _SAFE_IRI: Final = re.compile(r"^(?:urn|did|https?):[^\s<>\"{}|\\^`\x00-\x1f\x7f\ue000]+$")
@@ -163,8 +165,15 @@ def _split(document: Any) -> tuple[Any, list[tuple[Any, Any, Any]]]:
     return walk(document), slots
 
 
-def _shape_text(shape: Any) -> str:
-    return json.dumps(shape, ensure_ascii=False, separators=(",", ":"))
+def _shape_text(shape: Any) -> bytes:
+    """The shape's exact JSON (UTF-8; orjson: ~8x faster than ``json.dumps`` here). Keys
+    that are not strings or strings with lone surrogates raise ``orjson.JSONEncodeError``
+    (a ``TypeError``): such documents take the full path."""
+    return orjson.dumps(shape)
+
+
+def _shape_key(text: bytes) -> bytes:
+    return hashlib.sha256(text).digest()
 
 
 def _occurrences(
@@ -357,12 +366,12 @@ def _substitute(template: _Template, fields: dict[str, str]) -> list[Quad]:
     return out
 
 
-def template_quads(document: dict[str, Any]) -> list[Quad] | None:
-    """Quads of ``document`` through a shape template, or None if it must take the full path.
-
-    Raises the same typed errors as full strict expansion for documents whose shape is
-    invalid (undefined terms, unknown contexts, relative IRIs).
-    """
+def _template_of(
+    document: dict[str, Any],
+) -> tuple[_Template, list[tuple[Any, Any, Any]], frozenset[int]] | None:
+    """The shape template of ``document`` with its slots and the slots kept literal, or None
+    if it must take the full path. Building a template runs full strict expansion of the
+    shape, so the typed errors of an invalid shape are raised here."""
     if not _ENABLED:
         return None
     ctx = document.get("@context")
@@ -372,12 +381,15 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
     shape, slots = _split(document)
     if not slots:
         return None
-    shape_text = _shape_text(shape)
-    if shape_text.count(_MARK) != len(slots):
+    try:
+        shape_text = _shape_text(shape)
+    except TypeError:
+        return None
+    if shape_text.count(_MARK_UTF8) != len(slots):
         return None  # the document itself contains the placeholder character
     if len(shape_text) > _MAX_TEMPLATE_TEXT:
         return None  # huge documents are rare; not worth a cache entry
-    text = text_key(shape_text)
+    text = _shape_key(shape_text)
     literal: frozenset[int] | None = _LITERAL_SLOTS.get(text)
     if literal is None:
         literal, template_doc, _placeholders, _expanded = _build(document, frozenset())
@@ -388,7 +400,10 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
         for index in literal:
             container, key, original = slots[index]
             container[key] = original
-        final_text = text_key(_shape_text(shape))
+        try:
+            final_text = _shape_key(_shape_text(shape))
+        except TypeError:
+            return None
     else:
         final_text = text
     found: _Template | str | None = _TEMPLATES.get(final_text)
@@ -401,7 +416,28 @@ def template_quads(document: dict[str, Any]) -> list[Quad] | None:
         _TEMPLATES.put(final_text, found)
     if not isinstance(found, _Template):
         return None
-    template = found
+    return found, slots, literal
+
+
+def shape_expands(document: dict[str, Any]) -> bool:
+    """True when ``document``'s shape has a template: its full strict expansion and RDF
+    conversion succeeded, and every slot value (by the module's argument) expands without
+    error wherever it lands — so ``document`` passes the strict JSON-LD checks exactly as
+    :func:`template_quads` would, without substituting the values. False: take the full
+    path. Raises the typed errors of an invalid shape."""
+    return _template_of(document) is not None
+
+
+def template_quads(document: dict[str, Any]) -> list[Quad] | None:
+    """Quads of ``document`` through a shape template, or None if it must take the full path.
+
+    Raises the same typed errors as full strict expansion for documents whose shape is
+    invalid (undefined terms, unknown contexts, relative IRIs).
+    """
+    prepared = _template_of(document)
+    if prepared is None:
+        return None
+    template, slots, literal = prepared
     fields: dict[str, str] = {}
     number_types = template.number_types
     escaped = template.escaped_slots
