@@ -17,12 +17,11 @@ from strawberry.fastapi import BaseContext
 from backend.access.battery import BatteryView, battery_views
 from backend.audit.service import AuditTrail
 from backend.auth.principal import ANONYMOUS, Principal
-from backend.issuance import service as issuance
 from backend.issuance.models import IssuedCredential
 from backend.kit.errors import DomainError
 from backend.lifecycle.models import LifecycleEvent
 from backend.passports.issuing import PassportCredentialType
-from backend.passports.models import Battery, BatteryModel
+from backend.passports.models import Battery, BatteryModel, PassportVersion
 from backend.platform import PLATFORM_SLUG
 from backend.vehicles.models import Installation
 
@@ -47,6 +46,10 @@ class Loaders:
         self.events_by_battery: DataLoader[str, list[LifecycleEvent]] = DataLoader(self._events)
         self.installations_by_battery: DataLoader[str, list[Installation]] = DataLoader(
             self._installations
+        )
+        self.successor_of: DataLoader[str, str | None] = DataLoader(self._successors)
+        self.versions: DataLoader[tuple[str, str], list[PassportVersion]] = DataLoader(
+            self._versions
         )
 
     def organisation_did(self, slug: str) -> str:
@@ -79,9 +82,25 @@ class Loaders:
         return [found.get(battery_id) for battery_id in battery_ids]
 
     async def _passports(self, battery_ids: Sequence[str]) -> list[IssuedCredential | None]:
+        """The active passport credential of each battery; for a ceased passport (recycled,
+        succeeded by a second life) the last one, revoked — the record stays readable."""
+        active: dict[str, IssuedCredential] = {}
+        last: dict[str, IssuedCredential] = {}
         async with self.runtime.db.read_only() as session:
-            found = await issuance.current_passport_credentials(session, list(battery_ids))
-        return [found.get(battery_id) for battery_id in battery_ids]
+            rows = await session.exec(
+                select(IssuedCredential)
+                .where(
+                    col(IssuedCredential.battery_id).in_(battery_ids),
+                    IssuedCredential.type == PassportCredentialType.PASSPORT.value,
+                )
+                .order_by(col(IssuedCredential.issued_at))
+            )
+            for row in rows.all():
+                assert row.battery_id is not None
+                last[row.battery_id] = row
+                if row.revoked_at is None:
+                    active[row.battery_id] = row
+        return [active.get(key) or last.get(key) for key in battery_ids]
 
     async def _conditions(self, battery_ids: Sequence[str]) -> list[IssuedCredential | None]:
         async with self.runtime.db.read_only() as session:
@@ -116,6 +135,31 @@ class Loaders:
             for row in rows.all():
                 grouped[row.battery_id].append(row)
         return [grouped[battery_id] for battery_id in battery_ids]
+
+    async def _successors(self, battery_ids: Sequence[str]) -> list[str | None]:
+        async with self.runtime.db.read_only() as session:
+            rows = await session.exec(
+                select(Battery.id, Battery.predecessor_id).where(
+                    col(Battery.predecessor_id).in_(battery_ids)
+                )
+            )
+            found = {predecessor: successor for successor, predecessor in rows.all()}
+        return [found.get(battery_id) for battery_id in battery_ids]
+
+    async def _versions(self, keys: Sequence[tuple[str, str]]) -> list[list[PassportVersion]]:
+        """(battery id, credential type) → its versions, oldest first."""
+        grouped: dict[tuple[str, str], list[PassportVersion]] = {key: [] for key in keys}
+        async with self.runtime.db.read_only() as session:
+            rows = await session.exec(
+                select(PassportVersion)
+                .where(col(PassportVersion.battery_id).in_({key[0] for key in keys}))
+                .order_by(col(PassportVersion.version))
+            )
+            for row in rows.all():
+                key = (row.battery_id, row.credential_type)
+                if key in grouped:
+                    grouped[key].append(row)
+        return [grouped[key] for key in keys]
 
     async def _installations(self, battery_ids: Sequence[str]) -> list[list[Installation]]:
         grouped: dict[str, list[Installation]] = {battery_id: [] for battery_id in battery_ids}

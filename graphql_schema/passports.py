@@ -32,7 +32,7 @@ from backend.kit.events import battery_channel, credential_channel
 from backend.kit.models import as_utc
 from backend.passports import service as passports
 from backend.passports.attributes import BY_TERM, AttributeGroup
-from backend.passports.issuing import PassportCredentialType, version_chain
+from backend.passports.issuing import PassportCredentialType
 from backend.passports.models import Battery as BatteryRow
 from backend.passports.models import BatteryModel as BatteryModelRow
 from backend.passports.models import PassportVersion as PassportVersionRow
@@ -318,7 +318,10 @@ class Battery(Node):
         row = await info.context.loaders.model.load(model_id) if model_id else None
         return BatteryModel.from_row(row) if row is not None else None
 
-    @strawberry.field(description="The current BatteryPassportCredential, if one was issued.")
+    @strawberry.field(
+        description="The current BatteryPassportCredential (for a ceased passport its last, "
+        "revoked one), if one was issued."
+    )
     async def passport(self, info: Info) -> Credential | None:
         row = await info.context.loaders.passport_by_battery.load(self.battery_id)
         return Credential.from_row(row) if row is not None else None
@@ -342,8 +345,7 @@ class Battery(Node):
             ).allowed
         ):
             return []
-        async with info.context.runtime.db.read_only() as session:
-            rows = await version_chain(session, self.battery_id, PassportCredentialType(kind.value))
+        rows = await info.context.loaders.versions.load((self.battery_id, kind.value))
         return [PassportVersion.from_row(row) for row in rows]
 
     @strawberry.field(
@@ -358,12 +360,7 @@ class Battery(Node):
 
     @strawberry.field(description="The second-life battery that succeeded this one.")
     async def successor(self, info: Info) -> Battery | None:
-        async with info.context.runtime.db.read_only() as session:
-            successor_id = (
-                await session.exec(
-                    select(BatteryRow.id).where(BatteryRow.predecessor_id == self.battery_id)
-                )
-            ).first()
+        successor_id = await info.context.loaders.successor_of.load(self.battery_id)
         if successor_id is None:
             return None
         view = await info.context.loaders.battery_view.load(successor_id)

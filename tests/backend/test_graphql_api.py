@@ -174,3 +174,50 @@ async def test_passports_of_a_page_load_in_one_query_not_one_per_battery(
 
     few, many = await queries_for(2), await queries_for(6)
     assert few == many >= 2  # the page, and the passports of the whole page at once
+
+
+RICH_PAGE = """
+query Page($first: Int) {
+  batteries(first: $first) {
+    edges { node {
+      id access { groups }
+      attributes { term value }
+      batteryModel { name }
+      passport { credentialId }
+      conditionCredential { credentialId }
+      events { kind data }
+      installations { vehicleId }
+      passportVersions { version credentialId }
+      predecessor { id } successor { id }
+    } }
+  }
+}
+"""
+DOMAIN_TABLES = (
+    "battery",
+    "battery_model",
+    "issued_credential",
+    "lifecycle_event",
+    "installation",
+    "organisation",
+    "consent",
+    "passport_version",
+)
+
+
+async def test_a_page_with_every_nested_field_costs_the_same_queries_for_2_or_6(
+    gql: GraphQLClient, manufacturer: OrgKey, runtime: Runtime
+) -> None:
+    for n in range(6):
+        created = await register(gql, manufacturer, f"NPRICH-{n:04d}")
+        await gql(ISSUE, {"id": created["battery"]["id"]}, key=manufacturer)
+
+    async def queries_for(first: int) -> int:
+        with counting_queries(runtime) as statements:
+            page = (await gql(RICH_PAGE, {"first": first}, key=manufacturer))["batteries"]
+        assert len(page["edges"]) == first
+        assert all(edge["node"]["attributes"] for edge in page["edges"])
+        return len([s for s in statements if any(t in s for t in DOMAIN_TABLES)])
+
+    few, many = await queries_for(2), await queries_for(6)
+    assert few == many  # one query per kind of data, whatever the page size
