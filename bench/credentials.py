@@ -13,8 +13,10 @@ process (one core), for each Data Integrity cryptosuite:
 ``--js`` also runs ``tests/credentials/interop/bench.mjs`` (Digital Bazaar vc 7.3, same
 credential, same rules) in the same run and reports it under ``"js"``. ``vc+jwt`` is the
 credential as a compact JWS (ES256); ``dc+sd-jwt`` is an SD-JWT VC of the subject claims,
-every one selectively disclosable, presented with half disclosed and a key-binding JWT (its
-verify has no status: the Token Status List is not built).
+every one selectively disclosable, with a Token Status List reference, presented with half
+disclosed and a key-binding JWT. Verify pools are never cycled: each verification is of a
+different credential (the pool is sized from the issue rate; the phase ends early if it runs
+out).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -44,12 +47,15 @@ from credentials import (
 from credentials.jose import issue_vc_jwt
 from credentials.keys import KeyPair
 from credentials.sdjwt import issue_sd_jwt_vc, present_sd_jwt
+from credentials.tokenstatus import TokenStatusList, issue_status_list_token, status_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BPP_SHARED_DIR", ROOT.parent / "shared"))
 INTEROP = ROOT / "tests" / "credentials" / "interop"
 ISSUER = "did:web:bench.example:orgs:acme"
 VCT = "https://w3id.org/battery-passport/vct/BatteryPassportCredential"
+TOKEN_LIST_URI = "https://bench.example/status/1/token"  # noqa: S105 - a URL
+TOKEN_LIST_SIZE = 131_072
 SUITES = {
     "ecdsa-rdfc-2019": ("P-256", Cryptosuite.ECDSA_RDFC_2019),
     "eddsa-rdfc-2022": ("Ed25519", Cryptosuite.EDDSA_RDFC_2022),
@@ -69,7 +75,9 @@ def _variant(base: dict[str, Any], counter: int) -> dict[str, Any]:
     return credential
 
 
-def _rate(seconds: float, step: Any) -> float:
+def _rate(seconds: float, step: Any, limit: int | None = None) -> float:
+    """Calls of ``step(i)`` per second for about ``seconds`` (or until ``limit`` calls: a
+    verify pool is never cycled, so every verification is of a different credential)."""
     count = 0
     start = time.perf_counter()
     deadline = start + seconds
@@ -77,8 +85,13 @@ def _rate(seconds: float, step: Any) -> float:
         step(count)
         count += 1
         now = time.perf_counter()
-        if now >= deadline:
+        if now >= deadline or count == limit:
             return round(count / (now - start), 1)
+
+
+def _pool_size(issue_rate: float, seconds: float) -> int:
+    """Enough credentials for a verify phase of ``seconds`` at up to 1.5x the issue rate."""
+    return max(200, int(issue_rate * seconds * 1.5))
 
 
 def run(seconds: float) -> dict[str, Any]:
@@ -118,7 +131,9 @@ def run(seconds: float) -> dict[str, Any]:
         results["vc+jwt"] = _measure(
             "vc+jwt", base, signer=p256, suite=None, verifier=verifier, loop=loop, seconds=seconds
         )
-        results["dc+sd-jwt"] = _measure_sd_jwt(base, p256, verifier, loop, seconds)
+        results["dc+sd-jwt"] = _measure_sd_jwt(
+            base, p256, fetcher=fetcher, verifier=verifier, loop=loop, seconds=seconds
+        )
     finally:
         loop.close()
     return results
@@ -141,53 +156,68 @@ def _measure(
 
     issue_one(0)  # warm: shape template, caches
     issue_rate = _rate(seconds, issue_one)
-    pool = [issue_one(i) for i in range(500)]
+    pool = [issue_one(i) for i in range(_pool_size(issue_rate, seconds) + 1)]
+    warm = pool.pop()
 
     def verify_one(i: int) -> None:
-        result = loop.run_until_complete(verifier.verify(pool[i % len(pool)]))
+        result = loop.run_until_complete(verifier.verify(pool[i] if i >= 0 else warm))
         if not result.verified:
             raise SystemExit(f"{name}: verification failed: {result.to_json()}")
 
-    verify_one(0)
-    return {"issue_per_s": issue_rate, "verify_per_s": _rate(seconds, verify_one)}
+    verify_one(-1)
+    return {"issue_per_s": issue_rate, "verify_per_s": _rate(seconds, verify_one, len(pool))}
 
 
 def _measure_sd_jwt(
     base: dict[str, Any],
     signer: Any,
+    *,
+    fetcher: StaticDocumentFetcher,
     verifier: Verifier,
     loop: asyncio.AbstractEventLoop,
     seconds: float,
 ) -> dict[str, float]:
-    """Every subject claim selectively disclosable; presentations disclose half, with a
-    key-binding JWT; verify = issuer signature, every disclosure, key binding, validity."""
+    """Every subject claim selectively disclosable, a Token Status List reference at a
+    random index; presentations disclose half, with a key-binding JWT; verify = issuer
+    signature, every disclosure, key binding, validity, status (signed status list token
+    from the verifier's warm cache)."""
     holder = KeyPair.generate("P-256")
     names = sorted(base["credentialSubject"])
     half = {(n,) for n in names[::2]}
+    statuses = TokenStatusList(TOKEN_LIST_SIZE, bits=1)
+    fetcher.put(TOKEN_LIST_URI, issue_status_list_token(statuses, signer, uri=TOKEN_LIST_URI))
 
     def issue_one(i: int) -> str:
         claims = dict(_variant(base, i)["credentialSubject"])
         claims.pop("id", None)
-        return issue_sd_jwt_vc(claims, signer, vct=VCT, issuer=ISSUER, holder_jwk=holder.public_jwk)
+        return issue_sd_jwt_vc(
+            claims,
+            signer,
+            vct=VCT,
+            issuer=ISSUER,
+            holder_jwk=holder.public_jwk,
+            status=status_reference(TOKEN_LIST_URI, secrets.randbelow(TOKEN_LIST_SIZE)),
+        )
 
     issue_one(0)
     issue_rate = _rate(seconds, issue_one)
     pool = [
         present_sd_jwt(issue_one(i), half, holder=holder, nonce=f"n{i}", aud="https://bench")
-        for i in range(300)
+        for i in range(_pool_size(issue_rate, seconds) + 1)
     ]
 
     def verify_one(i: int) -> None:
         result = loop.run_until_complete(
-            verifier.verify(
-                pool[i % len(pool)], challenge=f"n{i % len(pool)}", domain="https://bench"
-            )
+            verifier.verify(pool[i], challenge=f"n{i % len(pool)}", domain="https://bench")
         )
         if not result.verified:
             raise SystemExit(f"dc+sd-jwt: verification failed: {result.to_json()}")
 
-    verify_one(0)
-    return {"issue_per_s": issue_rate, "verify_per_s": _rate(seconds, verify_one)}
+    verify_one(-1)
+    return {
+        "issue_per_s": issue_rate,
+        "verify_per_s": _rate(seconds, verify_one, len(pool) - 1),
+    }
 
 
 def run_js(seconds: float) -> dict[str, Any] | None:

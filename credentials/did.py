@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import unquote
 
+from credentials import fastjson
+from credentials.caching import SharedCache
 from credentials.errors import CredentialError, DidError, ErrorCode
 from credentials.keys import PublicKey
 
@@ -245,6 +247,7 @@ class DidResolver:
         self._clock = clock
         self._max = max_cache_entries
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._methods = SharedCache(maxsize=256)
 
     def invalidate(self, did: str | None = None) -> None:
         """Forget one cached document (after a key rotation) or all of them."""
@@ -291,7 +294,14 @@ class DidResolver:
                 code=ErrorCode.VERIFICATION_METHOD_NOT_FOUND,
             )
         document = await self.resolve(vm_id)
-        found = verification_methods(document).get(vm_id)
+        # Parsed keys per document, keyed by the document's exact JSON: a warm verification
+        # skips multibase/JWK decoding and key construction, and any change is a new entry.
+        key = fastjson.dumps(document)
+        methods: dict[str, VerificationMethod] | None = self._methods.get(key)
+        if methods is None:
+            methods = verification_methods(document)
+            self._methods.put(key, methods)
+        found = methods.get(vm_id)
         if found is None:
             raise DidError(
                 f"{vm_id} is not a usable verification method of its DID document",

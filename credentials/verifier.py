@@ -22,7 +22,7 @@ required check is unknown.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from credentials import dataintegrity as di
-from credentials import jose, sdjwt, tokenstatus
+from credentials import fastjson, jose, sdjwt, tokenstatus
 from credentials.caching import SharedCache, text_key
 from credentials.did import DidResolver, DocumentFetcher, VerificationMethod
 from credentials.errors import CredentialError, DataModelError, ErrorCode
@@ -239,6 +239,7 @@ class Verifier:
         self._status_ttl = status_list_ttl_s
         self._status_cache: dict[str, _StatusListCacheEntry] = {}
         self._integrity = SharedCache(maxsize=256)
+        self._decoded = SharedCache(maxsize=64)
         self._integrity_ttl = status_list_integrity_ttl_s
 
     def invalidate_status_list(self, url: str | None = None) -> None:
@@ -777,7 +778,7 @@ class Verifier:
             outcome.add(name, *problem)
             return
         try:
-            decoded = decode_status_list_credential(list_credential, status_size=entry.status_size)
+            decoded = self._decoded_list(list_credential, entry.status_size)
         except CredentialError as exc:
             outcome.add(name, CheckStatus.FAIL, f"status list {url}: {exc.message}")
             return
@@ -816,13 +817,26 @@ class Verifier:
             return CheckStatus.UNKNOWN, f"status list credential {validity.reason}"
         return None
 
+    def _decoded_list(
+        self, list_credential: Mapping[str, Any], status_size: int
+    ) -> DecodedStatusList:
+        """The decoded list of a status list credential, remembered by the credential's
+        exact JSON and the entry's status size (inflating a 16 KiB list on every
+        verification costs more than the rest of the status check). Read-only use."""
+        key = (_credential_key(list_credential), status_size)
+        hit: DecodedStatusList | None = self._decoded.get(key)
+        if hit is None:
+            hit = decode_status_list_credential(list_credential, status_size=status_size)
+            self._decoded.put(key, hit)
+        return hit
+
     async def _integrity_of(
         self, list_credential: Mapping[str, Any], list_issuer: str | None, now: datetime
     ) -> tuple[CheckStatus, str] | None:
         """Data-model + proof outcome of a status list credential, remembered by its exact
         JSON text for ``status_list_integrity_ttl_s`` (the same bytes verify the same way;
         not kept when a proof expires or the outcome is unknown)."""
-        key = text_key(json.dumps(list_credential, ensure_ascii=False))
+        key = _credential_key(list_credential)
         mono = time.monotonic()
         hit: tuple[float, tuple[CheckStatus, str] | None] | None = self._integrity.get(key)
         if hit is not None and hit[0] > mono:
@@ -997,6 +1011,11 @@ class Verifier:
         final = self._finish(outcome, policy, required, now)
         verified = final.verified and all(r.verified for r in results)
         return VerificationResult(verified, final.checks, final.snapshot_age_s, tuple(results))
+
+
+def _credential_key(document: Mapping[str, Any]) -> bytes:
+    """Cache key of a (status list) credential: SHA-256 of its exact JSON."""
+    return hashlib.sha256(fastjson.dumps(document)).digest()
 
 
 def _issuer_id(document: Mapping[str, Any]) -> str | None:
