@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from backend.chain.cli import chain_app
+from backend.chain.cli import accredit, chain_app
 from backend.issuance.cli import credentials_app
 from backend.orgs.cli import apikey_app, keys_app
 from backend.settings import DEFAULT_PORT, InsecureSettingsError, Settings
@@ -31,6 +31,10 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(graphql_app, name="graphql")
 app.add_typer(devices_app, name="devices")
 app.add_typer(telemetry_app, name="telemetry")
+# The authority's command, also reachable as `bpp chain accredit`.
+app.command("accredit", help="Accredit an organisation for a role in the issuer registry.")(
+    accredit
+)
 
 
 def load_settings() -> Settings:

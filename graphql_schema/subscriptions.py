@@ -16,11 +16,15 @@ class CredentialStatusEvent:
     status: CredentialStatus
 
 
-@strawberry.type(description="Something happened to a battery (passport issued, revoked, …).")
+@strawberry.type(
+    description="Something happened to a battery: PASSPORT_ISSUED, or a lifecycle event kind "
+    "(INSTALLED, REMOVED, ACCIDENT, …) with its event id."
+)
 class BatteryEvent:
     battery_id: str
     kind: str
     credential_id: str | None
+    event_id: str | None = None
 
 
 @strawberry.type
@@ -45,4 +49,5 @@ class Subscription:
                 battery_id=local,
                 kind=str(event["kind"]),
                 credential_id=event.get("credentialId"),
+                event_id=event.get("eventId"),
             )

@@ -205,6 +205,14 @@ async def test_accredit_command_queues_a_root_signed_accreditation(embedded_stac
 
     code, _ = await invoke("accredit", "acme-cells", "emperor")
     assert code == EXIT_REFUSED
+    # The same command at the top level, as issue 5 names it: `bpp accredit`.
+    from backend.cli import app as bpp
+
+    top = await asyncio.to_thread(
+        runner.invoke, bpp, ["accredit", "acme-cells", "emperor"], env=env
+    )
+    assert top.exit_code == EXIT_REFUSED
+    assert "unknown role" in top.output
     code, _ = await invoke("accredit", "0xnot-an-address", "inspector")
     assert code == EXIT_REFUSED
     env["BPP_CHAIN_CITY_ROOT"] = "0x" + "11" * 20
