@@ -312,3 +312,77 @@ async def test_a_failing_step_inside_a_mutation_writes_nothing_and_queues_nothin
     state = (await api(CREDENTIALS, {"id": battery}))["battery"]
     assert state["ceasedAt"] is None
     assert state["passport"]["status"] == "ACTIVE"
+
+
+async def test_export_is_signed_and_erasure_keeps_passports_and_chains(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """A driver's battery export is a platform-signed package of what the driver may see;
+    erasing the driver's personal data ends every session and forgets them as owner, while
+    the battery's credentials and hash-chained events still verify."""
+    from backend.consent.privacy import verify_package_via_did
+
+    api = Api(client)
+    maker = await make_org(runtime, "erase-maker", Role.MANUFACTURER)
+    driver = await make_driver(api, "erased")
+    battery = (
+        await api(
+            """mutation($i: RegisterBatteryInput!) { registerBattery(input: $i) {
+                 ... on RegisterBatterySuccess { battery { id batteryId } } } }""",
+            {
+                "i": {
+                    "identifier": f"ER-{uuid.uuid4().hex[:8].upper()}",
+                    "model": "Erase",
+                    "manufacturer": "Erase",
+                    "chemistry": "LFP",
+                    "ratedCapacityAh": 70,
+                    "nominalVoltageV": 380,
+                }
+            },
+            maker,
+        )
+    )["registerBattery"]["battery"]
+    life = Life(api, runtime)
+    life.platform = await make_org(runtime, "erase-platform", Role.PLATFORM)
+    life.batteries.append(battery["id"])
+    await life.do(maker, EVENT, {"b": battery["id"], "k": "MANUFACTURED", "d": None})
+    await life.do(maker, ISSUE, {"b": battery["id"], "k": "PASSPORT"})
+    await life.do(maker, TRANSFER, {"b": battery["id"], "o": driver.driver_id})
+
+    exported = (
+        await api(
+            """query($id: ID!) { exportBattery(batteryId: $id) { __typename
+                 ... on DataExport { package signed } ... on AccountError { code } } }""",
+            {"id": battery["id"]},
+            driver,
+        )
+    )["exportBattery"]
+    assert exported["__typename"] == "DataExport", exported
+    resolver = runtime.issuance.verifier.verifier._resolver
+    package = await verify_package_via_did(
+        exported["signed"], resolver, expected_controller=runtime.platform.did
+    )
+    assert package == exported["package"]
+    assert package["battery"]["id"] == battery["batteryId"]
+    assert [e["type"] for e in package["lifecycleEvents"]] == [
+        "manufactured",
+        "ownership_transferred",
+    ]
+    assert "complianceTestReports" not in package["attributes"]  # authorities only
+
+    erased = (
+        await api(
+            "mutation { eraseMyData { __typename ... on AccountError { code } } }", None, driver
+        )
+    )["eraseMyData"]
+    assert erased["__typename"] == "Done"
+    assert (await api("{ me { driverId } }", None, driver))["me"] is None
+    after = (
+        await api(
+            "query($id: ID!) { exportBattery(batteryId: $id) { __typename } }",
+            {"id": battery["id"]},
+            driver,
+        )
+    )["exportBattery"]
+    assert after["__typename"] == "AccountError"  # no longer the owner (nor signed in)
+    await life.check()  # the passport still verifies; every event still proves on chain
