@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -227,13 +228,7 @@ async def ingest_batch(
             valid.setdefault(seq, sample)
     claimed: set[int] = set()
     if valid:
-        statement = (
-            _insert(session, _SEQUENCES)
-            .values([{"device_id": device_id, "sequence": seq} for seq in valid])
-            .on_conflict_do_nothing()
-            .returning(_SEQUENCES.c.sequence)
-        )
-        claimed = set((await (await session.connection()).execute(statement)).scalars().all())
+        claimed = await _claim(session, device_id, list(valid))
     stored: set[int] = set()
     for seq, code in verdicts:
         if code is not None:
@@ -246,6 +241,69 @@ async def ingest_batch(
     if claimed:
         await _store(session, device_id, [valid[seq] for seq in sorted(claimed)], now)
     return outcome
+
+
+_PG_CLAIM: Final = (
+    "INSERT INTO telemetry_sequence (device_id, sequence) SELECT $1, s FROM unnest($2::bigint[]) "
+    "AS s ON CONFLICT DO NOTHING RETURNING sequence"
+)
+_SAMPLE_COLUMNS: Final = (
+    "device_id",
+    "sequence",
+    "measured_at",
+    "received_at",
+    "battery_id",
+    "source_id",
+    "source_sequence",
+    "soc_pct",
+    "pack_voltage_v",
+    "pack_current_a",
+    "temperature_max_c",
+    "measurements",
+    "envelope",
+)
+
+
+async def _asyncpg(session: AsyncSession) -> Any | None:
+    """The asyncpg connection under the session's transaction (PostgreSQL), else None.
+
+    The two bulk statements of a batch go to the driver directly: one array-parameter INSERT
+    for the de-duplication keys and one binary COPY for the samples, instead of
+    SQLAlchemy's per-row parameter processing (see docs/BENCHMARKS.md, ingest profile).
+    """
+    conn = await session.connection()
+    if conn.dialect.name != "postgresql":
+        return None
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _claim(session: AsyncSession, device_id: str, sequences: list[int]) -> set[int]:
+    """Insert the (device, sequence) keys; the ones that were new."""
+    driver = await _asyncpg(session)
+    if driver is not None:
+        return {row[0] for row in await driver.fetch(_PG_CLAIM, device_id, sequences)}
+    statement = (
+        _insert(session, _SEQUENCES).on_conflict_do_nothing().returning(_SEQUENCES.c.sequence)
+    )
+    params = [{"device_id": device_id, "sequence": seq} for seq in sequences]
+    result = await (await session.connection()).execute(statement, params)
+    return set(result.scalars().all())
+
+
+async def _insert_samples(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    driver = await _asyncpg(session)
+    if driver is None:
+        await (await session.connection()).execute(_SAMPLES.insert(), rows)
+        return
+    records = [
+        tuple(
+            orjson.dumps(row[c]).decode() if c in ("measurements", "envelope") else row[c]
+            for c in _SAMPLE_COLUMNS
+        )
+        for row in rows
+    ]
+    await driver.copy_records_to_table("telemetry_sample", records=records, columns=_SAMPLE_COLUMNS)
 
 
 async def _store(
@@ -292,7 +350,7 @@ async def _store(
             by_battery[binding[0]].append(
                 derived.Observation(measured_at, device_id, sample["sequence"], m)
             )
-    await (await session.connection()).execute(_SAMPLES.insert(), rows)
+    await _insert_samples(session, rows)
     if by_battery:
         await _update_states(session, by_battery, chemistry_of, now)
 
@@ -314,9 +372,15 @@ async def _update_states(
     ids = sorted(by_battery)
     empty = derived.BatteryState.empty()
     first = {b: min(by_battery[b], key=lambda o: o.measured_at) for b in ids}
-    await (await session.connection()).execute(
-        _insert(session, state_table)
-        .values(
+    conn = await session.connection()
+    locked = select(state_table).order_by(state_table.c.battery_id).with_for_update()
+    rows = list(
+        (await conn.execute(locked.where(state_table.c.battery_id.in_(ids)))).mappings().all()
+    )
+    missing = sorted(set(ids) - {row["battery_id"] for row in rows})
+    if missing:  # first samples of these batteries: create their rows, then lock them too
+        await conn.execute(
+            _insert(session, state_table).on_conflict_do_nothing(),
             [
                 {
                     "battery_id": b,
@@ -334,23 +398,14 @@ async def _update_states(
                     "in_overcharge": False,
                     "updated_at": now,
                 }
-                for b in ids
-            ]
+                for b in missing
+            ],
         )
-        .on_conflict_do_nothing()
-    )
-    rows = (
-        (
-            await (await session.connection()).execute(
-                select(state_table)
-                .where(state_table.c.battery_id.in_(ids))
-                .order_by(state_table.c.battery_id)
-                .with_for_update()
-            )
+        rows += (
+            (await conn.execute(locked.where(state_table.c.battery_id.in_(missing))))
+            .mappings()
+            .all()
         )
-        .mappings()
-        .all()
-    )
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for row in rows:
