@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from typing import Final
 
@@ -45,6 +44,7 @@ def b58decode(text: str) -> bytes:
 
 
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -56,7 +56,10 @@ def b64url_encode(data: bytes) -> str:
 def b64url_decode(text: str) -> bytes:
     """base64url with or without padding; raises :class:`KeyMaterialError` if malformed."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        # what base64.urlsafe_b64decode does (non-alphabet characters discarded, non-ASCII
+        # text refused), without its wrappers
+        data = text.encode("ascii").translate(_FROM_URLSAFE)
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
     except (ValueError, TypeError) as exc:
         raise KeyMaterialError(f"invalid base64url: {exc}") from None
 

@@ -11,14 +11,16 @@ A ``status`` claim (IETF Token Status List reference) is checked by the verifier
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from credentials import fastjson
+from credentials.caching import SharedCache
 from credentials.errors import ErrorCode, ProofError
 from credentials.keys import KeyAlgorithm, PublicKey, Signer
 from credentials.multiformats import b64url_decode, b64url_encode
@@ -175,8 +177,8 @@ def _parse_jwt(token: str, typ: str) -> _Jwt:
     if len(parts) != 3:
         raise ProofError("a JWT has three dot-separated parts")
     try:
-        header = json.loads(b64url_decode(parts[0]))
-        payload = json.loads(b64url_decode(parts[1]))
+        header = fastjson.loads(b64url_decode(parts[0]))
+        payload = fastjson.loads(b64url_decode(parts[1]))
         signature = b64url_decode(parts[2])
     except (ValueError, UnicodeDecodeError, ProofError):
         raise ProofError("JWT parts are not base64url JSON") from None
@@ -203,7 +205,7 @@ def _check_signature(jwt: _Jwt, key: PublicKey) -> bool:
 
 def _decode_disclosure(raw: str) -> Disclosure:
     try:
-        value = json.loads(b64url_decode(raw))
+        value = fastjson.loads(b64url_decode(raw))
     except Exception:
         raise ProofError("a disclosure is not base64url JSON") from None
     if not isinstance(value, list) or len(value) != 3:
@@ -322,21 +324,48 @@ class SdJwtVerification:
     key_binding_reason: str = "no key binding requested"
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedSdJwt:
+    """An SD-JWT split and its issuer JWT decoded once (signature not checked yet), for
+    the verifier's several steps."""
+
+    parts: SdJwtParts
+    jwt: _Jwt
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """The issuer JWT's protected header."""
+        return self.jwt.header
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The issuer JWT's payload (with ``_sd`` digests, before disclosures)."""
+        return self.jwt.payload
+
+    def issuer_signature_ok(self, key: PublicKey) -> bool:
+        """Whether the issuer-signed JWT verifies with ``key`` (``alg`` pinned to its type)."""
+        return _check_signature(self.jwt, key)
+
+
+def parse_sd_jwt(token: str) -> ParsedSdJwt:
+    """Split the SD-JWT and decode the issuer JWT; typed errors for malformed input."""
+    parts = split_sd_jwt(token)
+    return ParsedSdJwt(parts, _parse_jwt(parts.issuer_jwt, SD_JWT_TYP))
+
+
 def parse_issuer_jwt(token: str) -> tuple[SdJwtParts, dict[str, Any], dict[str, Any]]:
     """Split the SD-JWT and decode the issuer JWT (signature not checked here)."""
-    parts = split_sd_jwt(token)
-    jwt = _parse_jwt(parts.issuer_jwt, SD_JWT_TYP)
-    return parts, jwt.header, jwt.payload
+    parsed = parse_sd_jwt(token)
+    return parsed.parts, parsed.header, parsed.payload
 
 
 def check_issuer_signature(token: str, key: PublicKey) -> bool:
     """Whether the issuer-signed JWT verifies with ``key`` (``alg`` pinned to its type)."""
-    parts = split_sd_jwt(token)
-    return _check_signature(_parse_jwt(parts.issuer_jwt, SD_JWT_TYP), key)
+    return parse_sd_jwt(token).issuer_signature_ok(key)
 
 
 def process_disclosures(
-    token: str,
+    token: str | ParsedSdJwt,
     *,
     nonce: str | None,
     aud: str | None,
@@ -345,8 +374,8 @@ def process_disclosures(
     max_kb_age_s: float = 300.0,
 ) -> SdJwtVerification:
     """Check and apply every disclosure, then the key-binding JWT."""
-    parts = split_sd_jwt(token)
-    issuer = _parse_jwt(parts.issuer_jwt, SD_JWT_TYP)
+    parsed = parse_sd_jwt(token) if isinstance(token, str) else token
+    parts, issuer = parsed.parts, parsed.jwt
     result = SdJwtVerification(issuer.header, issuer.payload)
     try:
         result.claims = _apply_disclosures(issuer.payload, parts.disclosures)
@@ -411,6 +440,20 @@ def _apply_disclosures(payload: Mapping[str, Any], raws: tuple[str, ...]) -> dic
     return claims
 
 
+_HOLDER_KEYS: Final = SharedCache(maxsize=1024)
+
+
+def _holder_key(jwk: dict[str, Any]) -> PublicKey:
+    """``PublicKey.from_jwk`` remembered by the JWK's exact (key-sorted) JSON: a holder
+    presents many times with one key."""
+    text = orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS)
+    key: PublicKey | None = _HOLDER_KEYS.get(text)
+    if key is None:
+        key = PublicKey.from_jwk(jwk)
+        _HOLDER_KEYS.put(text, key)
+    return key
+
+
 def _check_key_binding(
     result: SdJwtVerification,
     parts: SdJwtParts,
@@ -431,7 +474,7 @@ def _check_key_binding(
         jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
         if not isinstance(jwk, dict):
             raise ProofError("the SD-JWT has no cnf.jwk to bind to")
-        key = PublicKey.from_jwk(jwk)
+        key = _holder_key(jwk)
     except ProofError as exc:
         result.key_binding, result.key_binding_reason = "fail", exc.message
         return

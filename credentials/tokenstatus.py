@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from credentials import fastjson
 from credentials.errors import ErrorCode, ProofError, StatusListError
 from credentials.keys import KeyAlgorithm, PublicKey, Signer
 from credentials.multiformats import b64url_decode, b64url_encode
@@ -183,8 +184,8 @@ def parse_status_list_token(token: Any) -> StatusListToken:
     if len(parts) != 3:
         raise StatusListError("a compact JWT has three parts")
     try:
-        header = json.loads(b64url_decode(parts[0]))
-        payload = json.loads(b64url_decode(parts[1]))
+        header = fastjson.loads(b64url_decode(parts[0]))
+        payload = fastjson.loads(b64url_decode(parts[1]))
         signature = b64url_decode(parts[2])
     except Exception:
         raise StatusListError("status list token parts are not base64url JSON") from None

@@ -319,12 +319,13 @@ class Verifier:
         if policy.require_key_binding:
             required.add("key_binding")
         try:
-            _parts, header, payload = sdjwt.parse_issuer_jwt(token)
+            parsed = sdjwt.parse_sd_jwt(token)
         except CredentialError as exc:
             outcome.add(CheckName.SIGNATURE, CheckStatus.FAIL, exc.message)
             outcome.add("disclosures", CheckStatus.SKIPPED, "not parsed")
             outcome.add("key_binding", CheckStatus.SKIPPED, "not parsed")
             return self._finish(outcome, policy, required, now)
+        header, payload = parsed.header, parsed.payload
         issuer = payload.get("iss")
         vct = payload.get("vct")
         if isinstance(issuer, str) and isinstance(vct, str):
@@ -332,7 +333,7 @@ class Verifier:
         else:
             outcome.add(CheckName.SCHEMA, CheckStatus.FAIL, "iss and vct must be strings")
         kid = header.get("kid")
-        signature = await self._sd_jwt_signature(token, kid, issuer)
+        signature = await self._sd_jwt_signature(parsed, kid, issuer)
         outcome.add(CheckName.SIGNATURE, *signature)
         self._check_jwt_times(payload, now, outcome, policy)
         if isinstance(issuer, str) and isinstance(vct, str):
@@ -347,7 +348,7 @@ class Verifier:
                 required=required,
             )
         processed = sdjwt.process_disclosures(
-            token,
+            parsed,
             nonce=nonce,
             aud=aud,
             now=now.timestamp(),
@@ -449,7 +450,9 @@ class Verifier:
         self._integrity.put(key, (mono + self._integrity_ttl, result))
         return result
 
-    async def _sd_jwt_signature(self, token: str, kid: Any, issuer: Any) -> tuple[CheckStatus, str]:
+    async def _sd_jwt_signature(
+        self, parsed: sdjwt.ParsedSdJwt, kid: Any, issuer: Any
+    ) -> tuple[CheckStatus, str]:
         if not isinstance(kid, str) or "#" not in kid:
             return CheckStatus.FAIL, "kid must be a DID URL"
         if not isinstance(issuer, str) or kid.split("#", 1)[0] != issuer:
@@ -462,7 +465,7 @@ class Verifier:
             return CheckStatus.FAIL, exc.message
         if "assertionMethod" not in method.relationships:
             return CheckStatus.FAIL, f"{kid} is not authorised for assertionMethod"
-        if sdjwt.check_issuer_signature(token, method.public_key):
+        if parsed.issuer_signature_ok(method.public_key):
             return CheckStatus.PASS, "dc+sd-jwt issuer signature valid"
         return CheckStatus.FAIL, "dc+sd-jwt issuer signature does not match"
 
