@@ -408,19 +408,22 @@ def _apply_disclosures(payload: Mapping[str, Any], raws: tuple[str, ...]) -> dic
     seen_digests: set[str] = set()
 
     def resolve(obj: Any) -> Any:
+        # scalars are returned as they are without a call (most values are scalars)
         if isinstance(obj, list):
-            return [resolve(item) for item in obj]
+            return [resolve(item) if isinstance(item, dict | list) else item for item in obj]
         if not isinstance(obj, dict):
             return obj
         out: dict[str, Any] = {}
         for name, value in obj.items():
-            if name in ("_sd", "_sd_alg"):
+            if name in {"_sd", "_sd_alg"}:
                 continue
-            out[name] = resolve(value)
+            out[name] = resolve(value) if isinstance(value, dict | list) else value
         digests = obj.get("_sd", [])
-        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        if not isinstance(digests, list):
             raise ProofError("_sd must be an array of digests")
         for digest in digests:
+            if not isinstance(digest, str):
+                raise ProofError("_sd must be an array of digests")
             if digest in seen_digests:
                 raise ProofError("a digest appears more than once in the SD-JWT")
             seen_digests.add(digest)
@@ -430,7 +433,8 @@ def _apply_disclosures(payload: Mapping[str, Any], raws: tuple[str, ...]) -> dic
             if disclosure.name in out:
                 raise ProofError(f"disclosed claim {disclosure.name!r} already exists")
             used.add(digest)
-            out[disclosure.name] = resolve(disclosure.value)
+            value = disclosure.value
+            out[disclosure.name] = resolve(value) if isinstance(value, dict | list) else value
         return out
 
     claims: dict[str, Any] = resolve(dict(payload))
