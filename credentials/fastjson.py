@@ -2,15 +2,17 @@
 
 orjson encodes and decodes several times faster than ``json`` (it dominates the cost of a
 ``vc+jwt`` / SD-JWT once signatures are done). Its limits are narrower — integers beyond
-64 bits, and non-string keys, are refused — so those documents go through ``json`` and keep
-exactly today's behaviour. Non-finite numbers never get here: the data model refuses them
-(:func:`credentials.limits.check_shape`), and orjson's decoder refuses ``NaN`` literals,
-which are not JSON.
+64 bits, non-string keys and lone surrogates are refused when writing, and integers beyond
+64 bits are read as floats — so such documents go through ``json`` and keep exactly today's
+behaviour. Non-finite numbers never get here: the data model refuses them
+(:func:`credentials.limits.check_shape`), and both decoders refuse ``NaN`` literals, which
+are not JSON.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -21,17 +23,33 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except TypeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+# orjson reads an integer beyond 64 bits as a float (silently losing digits); any text with
+# a run of 19 or more digits (2**63 has 19) goes to the standard parser instead.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON; ``ValueError`` for anything that is not JSON."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
-        return orjson.loads(data)
+        if _LONG_DIGITS.search(raw) is None:
+            return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        # outside orjson's range (integers beyond 64 bits, lone surrogate escapes): the
-        # standard parser decides, refusing the NaN / Infinity literals JSON does not have
-        def refuse(constant: str) -> Any:
-            raise ValueError(f"{constant} is not JSON")
+        pass
+    return _standard_loads(data)
 
-        return json.loads(data, parse_constant=refuse)
+
+def _standard_loads(data: bytes | str) -> Any:
+    try:
+        return json.loads(data, parse_constant=_refuse_constant)
+    except ValueError:
+        raise
+    except Exception as exc:  # e.g. RecursionError: still "not JSON" to the caller
+        raise ValueError(str(exc)) from None
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")

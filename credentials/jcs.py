@@ -117,7 +117,10 @@ def _prepare(value: Any) -> Any:
         for key, item in value.items():
             if key.__class__ is not str or not (key.isascii() or max(key, default="") <= _BMP):
                 raise _SlowPathError
-            if item.__class__ is str:
+            item_cls = item.__class__
+            if item_cls is str or item_cls is bool or item is None:
+                continue
+            if item_cls is int and -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:
                 continue
             prepared = _prepare(item)
             if prepared is not item:
@@ -128,7 +131,8 @@ def _prepare(value: Any) -> Any:
     if cls is list:
         items: list[Any] | None = None
         for index, item in enumerate(value):
-            if item.__class__ is str:
+            item_cls = item.__class__
+            if item_cls is str or item_cls is bool or item is None:
                 continue
             prepared = _prepare(item)
             if prepared is not item:

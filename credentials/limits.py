@@ -92,9 +92,11 @@ def _count_values(value: Any, depth: int, max_depth: int) -> int:
     inner = depth + 1
     for item in items:
         cls = item.__class__
-        if cls is str or cls is int or cls is bool or item is None:
+        if cls is str or cls is int or cls is bool or cls is float or item is None:
             if inner > max_depth:
                 raise _too_deep(max_depth)
+            if cls is float and not isfinite(item):
+                raise _not_finite()
             count += 1
         else:
             count += _count_values(item, inner, max_depth)
