@@ -7,7 +7,7 @@ shared by ``bpp-bridge decode``, the sessions and the benchmark.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ble_bridge.errors import (
@@ -41,11 +41,13 @@ class Profile:
     models: tuple[hkmc.VehicleModel, ...] = ()
     jk_layout: jk.JkLayout | None = None
 
-    @property
-    def rx_id(self) -> int | None:
-        """The one CAN id replies come from, when all models agree (filtering by id)."""
+    # The one CAN id replies come from when all models agree (filtering by id), else None.
+    rx_id: int | None = field(init=False, compare=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        # Computed once: every decoded reply needs it.
         ids = {m.ecu_rx for m in self.models}
-        return ids.pop() if len(ids) == 1 else None
+        object.__setattr__(self, "rx_id", ids.pop() if len(ids) == 1 else None)
 
 
 PROFILES: dict[str, Profile] = {
@@ -80,9 +82,8 @@ def get_profile(profile_id: str) -> Profile:
 
 def decode_elm_reply(text: str, request: bytes, profile: Profile) -> Measurements:
     """One prompt-framed ELM327 reply text to measurements (via the vehicle table)."""
-    reply = elm327.parse_uds_reply(text, request, rx_id=profile.rx_id)
-    model = hkmc.select_model(reply.payload, profile.models)
-    return hkmc.decode_payload(reply.payload, model)
+    payload = elm327.reply_payload(text, request, rx_id=profile.rx_id)
+    return hkmc.decode_payload(payload, hkmc.select_model(payload, profile.models))
 
 
 def decode_capture(

@@ -26,8 +26,9 @@ class Measurements:
     """Decoded values of one or more frames; ``None`` where the frames carry no value.
 
     Field names are the JSON keys of ``bpp-bridge decode`` and of uploaded samples.
-    Decoders build instances with :meth:`from_values` (the generated ``__init__`` of a frozen
-    dataclass with ~40 fields costs more than the decoding itself on the hot path).
+    Decoders build instances with :meth:`from_state` / :meth:`from_values` (the generated
+    ``__init__`` of a frozen dataclass with ~40 fields costs more than the decoding itself on
+    the hot path); those instances' ``__dict__`` holds only the fields that are set.
     """
 
     pack_voltage_v: float | None = None
@@ -71,10 +72,18 @@ class Measurements:
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> Measurements:
         """Fast constructor from ``{field name: value}`` (names are trusted: decoders only)."""
+        return cls.from_state(values.copy())
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Measurements:
+        """Adopt ``state`` as the instance's ``__dict__``, without copying.
+
+        ``state`` holds the fields that are set (a missing field reads as its class-level
+        default, ``None``, like any dataclass default) and must not be changed afterwards: the
+        hot decode path builds one small dict per frame and hands it over.
+        """
         obj = object.__new__(cls)
-        state = obj.__dict__
-        state.update(_DEFAULTS)
-        state.update(values)
+        object.__setattr__(obj, "__dict__", state)
         return obj
 
     def values(self) -> dict[str, Any]:
@@ -134,20 +143,17 @@ def merge_values(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Measurements))
-
-
-_DEFAULTS: dict[str, Any] = dict.fromkeys(_FIELD_NAMES)
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Measurements))
 
 
 def merge_all(parts: Iterable[Measurements]) -> Measurements:
     """Merge partial measurement sets in poll order, then fill derived values."""
-    listed = list(parts)
-    # One part (the common case): a plain copy of its state; None entries are harmless.
-    values = (
-        dict(listed[0].__dict__) if len(listed) == 1 else merge_values(p.values() for p in listed)
-    )
-    return Measurements.from_values(derive_values(values))
+    listed = parts if isinstance(parts, list) else list(parts)
+    if len(listed) == 1:
+        # The common case: a copy of the one part's state, adopted without a second copy
+        # (None entries are harmless to derive_values).
+        return Measurements.from_state(derive_values(listed[0].__dict__.copy()))
+    return Measurements.from_values(derive_values(merge_values(p.values() for p in listed)))
 
 
 def with_derived(m: Measurements) -> Measurements:

@@ -31,6 +31,7 @@ from ble_bridge.errors import (
 )
 
 PROMPT = b">"
+_PROMPT_BYTE = PROMPT[0]
 # A valid reply is at most 4095 bytes of ISO-TP payload (~ 12 KiB of text with line
 # prefixes and spaces); anything longer without a prompt is garbage.
 MAX_REPLY_TEXT = 16_384
@@ -115,23 +116,19 @@ class PromptReassembler:
 
         Raises :class:`BufferOverflowError` (and drops the buffer) when no prompt comes in time.
         """
-        if PROMPT not in data:  # most notifications: no prompt, just collect
-            self._buf += data
-            if len(self._buf) > self._max:
-                self._buf.clear()
-                raise BufferOverflowError(f"no prompt after {self._max} bytes of adapter output")
-            return []
-        self._buf += data
-        replies: list[str] = []
-        while True:
-            idx = self._buf.find(PROMPT)
-            if idx < 0:
-                break
-            chunk = bytes(self._buf[:idx])
-            del self._buf[: idx + 1]
-            replies.append(chunk.decode("ascii", errors="replace"))
-        if len(self._buf) > self._max:
-            self._buf.clear()
+        buf = self._buf
+        buf += data
+        # An int operand: ``bytes in bytes`` first tries the operand as an int and raises and
+        # clears a TypeError internally, which costs more than the whole search.
+        if _PROMPT_BYTE in data:
+            # Every prompt ends one reply; what follows the last one starts the next.
+            *done, rest = buf.split(PROMPT)
+            self._buf = buf = rest
+            replies = [chunk.decode("ascii", errors="replace") for chunk in done]
+        else:  # most notifications: no prompt, just collect
+            replies = []
+        if len(buf) > self._max:
+            buf.clear()
             raise BufferOverflowError(f"no prompt after {self._max} bytes of adapter output")
         return replies
 
@@ -203,6 +200,69 @@ def parse_uds_reply(text: str, request: bytes, *, rx_id: int | None = None) -> U
     """
     if not request:
         raise BadFrameError("empty request")
+    payload = _common_reply(text, request)
+    if payload is not None:
+        return UdsReply(payload, None)
+    return _parse_any_reply(text, request, rx_id)
+
+
+def reply_payload(text: str, request: bytes, *, rx_id: int | None = None) -> bytes:
+    """``parse_uds_reply(...).payload``, without building the reply object (hot path)."""
+    if request:
+        payload = _common_reply(text, request)
+        if payload is not None:
+            return payload
+    return parse_uds_reply(text, request, rx_id=rx_id).payload
+
+
+_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
+# "0:1:2:...F:0:..." — the line prefixes of a headers-off multi-frame reply, in order.
+_INDEX_PREFIXES = "".join(f"{i % 16:X}:" for i in range(4096))
+
+
+def _common_reply(text: str, request: bytes) -> bytes | None:
+    """The positive payload of the two shapes most replies have, or ``None``.
+
+    Shapes: headers off, one line of hex digits (single frame); headers off, a length line
+    and indexed lines ``0:``, ``1:``... with nothing else (multi-frame). Anything else, and
+    anything that is not the positive reply to ``request`` (errors, NRCs, other ECUs, echo,
+    spaces, lower-case indices), returns ``None`` and takes the general parser, which gives
+    the same result for these shapes; only the string handling differs (no per-line loop).
+    """
+    body = text.strip("\r")
+    if ":" not in body:  # one line of hex digits
+        try:
+            payload = bytes.fromhex(body)
+        except ValueError:  # odd length or not hex: the general parser says why
+            return None
+        if 2 * len(payload) != len(body):
+            return None  # fromhex skipped whitespace: several lines, or spaces
+    elif "\n" not in body:
+        lines = body.split("\r")
+        head = lines[0]
+        if len(head) != 3 or not _HEX_DIGITS.issuperset(head):
+            return None
+        del lines[0]
+        # Each prefix is at most 2 characters, so equal strings mean every line starts
+        # with its own index and a colon.
+        if "".join([ln[:2] for ln in lines]) != _INDEX_PREFIXES[: 2 * len(lines)]:
+            return None
+        try:
+            data = bytes.fromhex("".join([ln[2:] for ln in lines]))
+        except ValueError:
+            return None
+        total = int(head, 16)
+        if len(data) < total:
+            return None
+        payload = data[:total]
+    else:
+        return None
+    if payload and payload[0] == request[0] + 0x40 and payload[1 : len(request)] == request[1:]:
+        return payload
+    return None
+
+
+def _parse_any_reply(text: str, request: bytes, rx_id: int | None) -> UdsReply:
     command_echo = request.hex().upper()
     lines: list[str] = []
     error: ElmErrorText | None = None
@@ -237,7 +297,7 @@ def parse_uds_reply(text: str, request: bytes, *, rx_id: int | None = None) -> U
             elif negative is None:
                 negative = NegativeResponseError(payload[1], payload[2], can_id=can_id)
             continue
-        if payload[0] == expected_sid and payload[1 : len(request)] == request[1:]:
+        if payload and payload[0] == expected_sid and payload[1 : len(request)] == request[1:]:
             return UdsReply(payload, can_id)
     if negative is not None and (rx_id is not None or len(messages) == 1 or not pending):
         # With headers on only our ECU's lines are left; with headers off a single NRC is ours.

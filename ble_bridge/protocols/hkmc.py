@@ -8,14 +8,13 @@ A new model is a new :class:`VehicleModel` in :data:`MODELS`, not new code.
 
 from __future__ import annotations
 
-import operator
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ble_bridge.errors import BadFrameError, BadLengthError, UnsupportedError
-from ble_bridge.sample import Measurements
+from ble_bridge.sample import FIELD_NAMES, Measurements
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +186,17 @@ MODELS: Mapping[str, VehicleModel] = {m.id: m for m in (GEN1, EGMP)}
 
 def select_model(payload: bytes, candidates: tuple[VehicleModel, ...]) -> VehicleModel:
     """The first candidate whose signature for this reply matches, else the first candidate."""
+    if len(candidates) == 1:
+        return candidates[0]
     request = bytes([payload[0] - 0x40]) + payload[1:3] if payload else b""
     for model in candidates:
         sig = model.signatures.get(request)
-        if sig and all(len(payload) > off and payload[off] == val for off, val in sig):
-            return model
+        if sig:
+            for off, val in sig:
+                if len(payload) <= off or payload[off] != val:
+                    break
+            else:
+                return model
     return candidates[0]
 
 
@@ -201,52 +206,41 @@ def decode_payload(payload: bytes, model: VehicleModel) -> Measurements:
     Raises :class:`BadFrameError` (not a ``62`` reply), :class:`UnsupportedError` (no table
     for the DID) or :class:`BadLengthError` (shorter than the table needs).
     """
-    if len(payload) < 3 or payload[0] != 0x62:
-        raise BadFrameError("not a positive ReadDataByIdentifier (0x62) reply")
-    request = b"\x22" + payload[1:3]
-    table = model.tables.get(request)
-    if table is None:
+    entry = _dispatch(model).get(payload[:3])  # b"\x62" + DID: one lookup in the common case
+    if entry is None:
+        if len(payload) < 3 or payload[0] != 0x62:
+            raise BadFrameError("not a positive ReadDataByIdentifier (0x62) reply")
         raise UnsupportedError(f"{model.id} has no table for DID {payload[1:3].hex().upper()}")
-    if len(payload) < table.min_length:
+    min_length, decode = entry
+    if len(payload) < min_length:
         raise BadLengthError(
-            f"{request.hex().upper()} reply has {len(payload)} bytes, {table.min_length} needed"
+            f"22{payload[1:3].hex().upper()} reply has {len(payload)} bytes, {min_length} needed"
         )
-    return Measurements.from_values(_decode_values(payload, table))
+    return decode(payload)
 
 
+_Decoder = Callable[[bytes], Measurements]
 _FORMATS = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h",
             (4, False): "I", (4, True): "i"}  # fmt: skip
+# Compiled forms, keyed by identity (hashing a frozen table walks every field, and a model's
+# ``tables`` mapping is not hashable); the key object is kept referenced so its id cannot be
+# reused by another object.
+_COMPILED: dict[int, tuple[PidTable, _Decoder]] = {}
+_DISPATCH: dict[int, tuple[VehicleModel, dict[bytes, tuple[int, _Decoder]]]] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    # Three structs unpack the scalars of a table in three calls (measurements divided by
-    # their divisor, plain integers, extras); list comprehensions apply the divisors. Signs
-    # are folded into the divisor (r / -10 == -(r / 10) exactly).
-    scaled: struct.Struct
-    scaled_keys: tuple[str, ...]
-    scaled_divisors: tuple[int, ...]
-    negated_keys: tuple[str, ...]  # keys with a negative divisor: turn -0.0 into 0.0
-    integers: struct.Struct
-    integer_keys: tuple[str, ...]
-    extras: struct.Struct
-    extra_reorder: Callable[[tuple[int, ...]], tuple[int, ...]]  # offset order -> key order
-    extra_keys: tuple[str, ...]  # sorted
-    extra_scaled: tuple[tuple[int, int], ...]  # (index in key order, divisor) where divisor != 1
-    series: tuple[tuple[str, struct.Struct, int], ...]  # key, unpacker, divisor
-    flags: tuple[tuple[str, int], ...]  # sorted by name
-
-
-_COMPILED: dict[int, tuple[PidTable, _Compiled]] = {}
-
-
-def _reorder(order: tuple[int, ...]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
-    if not order:
-        return lambda values: ()
-    if len(order) == 1:
-        return lambda values: (values[order[0]],)
-    getter: Callable[[tuple[int, ...]], tuple[int, ...]] = operator.itemgetter(*order)
-    return getter
+def _dispatch(model: VehicleModel) -> dict[bytes, tuple[int, _Decoder]]:
+    """``{b"\x62" + DID: (minimum length, decoder)}`` of the model's ``22 xx xx`` tables."""
+    hit = _DISPATCH.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    table = {
+        b"\x62" + request[1:]: (t.min_length, _compile(t))
+        for request, t in model.tables.items()
+        if len(request) == 3 and request[0] == 0x22
+    }
+    _DISPATCH[id(model)] = (model, table)
+    return table
 
 
 def _struct(fields: list[Scalar]) -> struct.Struct:
@@ -259,63 +253,85 @@ def _struct(fields: list[Scalar]) -> struct.Struct:
     return struct.Struct(fmt)
 
 
-def _compile(table: PidTable) -> _Compiled:
-    # Keyed by identity (hashing a frozen table walks every field); the table is kept
-    # referenced so its id cannot be reused.
+def _compile(table: PidTable) -> _Decoder:
+    """The table as one generated function, compiled once per table.
+
+    Like the ``__init__`` that :mod:`dataclasses` generates: the table's layout is turned
+    into Python source — one ``struct`` unpack per group of fields into locals, then a single
+    dict display of the fields the table fills (in field order), adopted by
+    :meth:`Measurements.from_state`. No per-field loop, no per-field call at decode time.
+    Signs are folded into the divisor (``r / -10 == -(r / 10)`` exactly) and ``or 0.0``
+    turns a negated zero back into ``0.0``. :func:`decoder_source` shows the result.
+    """
     hit = _COMPILED.get(id(table))
     if hit is not None and hit[0] is table:
         return hit[1]
-    extras = sorted(
-        (s for s in table.scalars if s.key.startswith("extras.")), key=lambda x: x.offset
-    )
+    source, env = _generate(table)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<hkmc table {table.request.hex()}>", "exec"), env, namespace)  # noqa: S102
+    decode: _Decoder = namespace["decode"]
+    _COMPILED[id(table)] = (table, decode)
+    return decode
+
+
+def decoder_source(table: PidTable) -> str:
+    """The Python source :func:`_compile` generates for ``table`` (for reading and debugging)."""
+    return _generate(table)[0]
+
+
+def _generate(table: PidTable) -> tuple[str, dict[str, Any]]:
+    env: dict[str, Any] = {"_from_state": Measurements.from_state}
+    body: list[str] = []
+    exprs: dict[str, str] = {}
+
+    def unpack(name: str, fields: list[Scalar], prefix: str) -> list[str]:
+        ordered = sorted(fields, key=lambda x: x.offset)
+        if not ordered:
+            return []
+        env[name] = _struct(ordered).unpack_from
+        names = [f"{prefix}{i}" for i in range(len(ordered))]
+        body.append(f"    ({', '.join(names)},) = {name}(payload)")
+        return names
+
+    extras = [s for s in table.scalars if s.key.startswith("extras.")]
     plain = [s for s in table.scalars if not s.key.startswith("extras.")]
     scaled = sorted((s for s in plain if not s.integer), key=lambda x: x.offset)
     integers = sorted((s for s in plain if s.integer), key=lambda x: x.offset)
-    order = sorted(range(len(extras)), key=lambda i: extras[i].key)
-    compiled = _Compiled(
-        _struct(scaled),
-        tuple(s.key for s in scaled),
-        tuple(s.divisor * s.sign for s in scaled),
-        tuple(s.key for s in scaled if s.sign < 0),
-        _struct(integers),
-        tuple(s.key for s in integers),
-        _struct(extras),
-        _reorder(tuple(order)),
-        tuple(extras[i].key.removeprefix("extras.") for i in order),
-        tuple((n, extras[i].divisor) for n, i in enumerate(order) if extras[i].divisor != 1),
-        tuple(
-            (
-                x.key,
-                struct.Struct(">" + "x" * x.offset + _FORMATS[(x.size, x.signed)] * x.count),
-                x.divisor,
-            )
-            for x in table.series
-        ),
-        tuple(sorted((f.name, f.offset) for f in table.flags)),
+    for sc, var in zip(scaled, unpack("_scaled", scaled, "s"), strict=True):
+        divisor = sc.divisor * sc.sign
+        exprs[sc.key] = f"({var} / {divisor} or 0.0)" if divisor < 0 else f"{var} / {divisor}"
+    for sc, var in zip(integers, unpack("_integers", integers, "n"), strict=True):
+        exprs[sc.key] = var
+    by_offset = sorted(extras, key=lambda x: x.offset)
+    extra_vars = dict(
+        zip((id(x) for x in by_offset), unpack("_extras", by_offset, "e"), strict=True)
     )
-    _COMPILED[id(table)] = (table, compiled)
-    return compiled
-
-
-def _decode_values(payload: bytes, table: PidTable) -> dict[str, Any]:
-    c = _compile(table)
-    # strict=False: the structs and key tuples are built together by _compile.
-    raw = c.scaled.unpack_from(payload)
-    scaled = [r / d for r, d in zip(raw, c.scaled_divisors, strict=False)]
-    values: dict[str, Any] = dict(zip(c.scaled_keys, scaled, strict=False))
-    for key in c.negated_keys:
-        if values[key] == 0:
-            values[key] = 0.0  # no -0.0 from a negative divisor
-    values.update(zip(c.integer_keys, c.integers.unpack_from(payload), strict=False))
-    if c.extra_keys:
-        extra: list[float] = list(c.extra_reorder(c.extras.unpack_from(payload)))
-        for index, divisor in c.extra_scaled:
-            extra[index] /= divisor
-        values["extras"] = tuple(zip(c.extra_keys, extra, strict=False))
-    for key, unpacker, divisor in c.series:
-        items = tuple([v / divisor for v in unpacker.unpack_from(payload)])
-        previous = values.get(key)
-        values[key] = previous + items if previous else items
-    if c.flags:
-        values["status_flags"] = tuple([(name, payload[off]) for name, off in c.flags])
-    return values
+    if extras:
+        items = []
+        for sc in sorted(extras, key=lambda x: x.key):
+            var = extra_vars[id(sc)]
+            value = var if sc.divisor == 1 else f"{var} / {sc.divisor}"
+            items.append(f"({sc.key.removeprefix('extras.')!r}, {value})")
+        exprs["extras"] = f"({', '.join(items)},)"
+    series: dict[str, list[str]] = {}
+    for n, x in enumerate(table.series):
+        env[f"_series{n}"] = struct.Struct(
+            ">" + "x" * x.offset + _FORMATS[(x.size, x.signed)] * x.count
+        ).unpack_from
+        names = [f"t{n}_{i}" for i in range(x.count)]
+        if names:
+            body.append(f"    ({', '.join(names)},) = _series{n}(payload)")
+        series.setdefault(x.key, []).extend(f"{v} / {x.divisor}" for v in names)
+    for key, values in series.items():
+        if key in exprs:
+            raise ValueError(f"{key} is both a scalar and a series")
+        exprs[key] = f"({', '.join(values)},)" if values else "()"
+    if table.flags:
+        flags = sorted((f.name, f.offset) for f in table.flags)
+        exprs["status_flags"] = "(" + "".join(f"({n!r}, payload[{o}]), " for n, o in flags) + ")"
+    unknown = set(exprs) - set(FIELD_NAMES)
+    if unknown:
+        raise ValueError(f"not measurement fields: {sorted(unknown)}")
+    state = ", ".join(f"{k!r}: {exprs[k]}" for k in FIELD_NAMES if k in exprs)
+    source = "def decode(payload):\n" + "\n".join(body) + f"\n    return _from_state({{{state}}})\n"
+    return source, env
