@@ -12,7 +12,6 @@ are not JSON.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -27,15 +26,18 @@ def dumps(value: Any) -> bytes:
 
 
 # orjson reads an integer beyond 64 bits as a float (silently losing digits); any text with
-# a run of 19 or more digits (2**63 has 19) goes to the standard parser instead.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# a run of 19 or more digits (2**63 has 19) goes to the standard parser instead. Found by
+# mapping every digit to "0" and everything else to "." and searching for 19 zeros (two C
+# passes; a regular expression costs several times more on the short texts of disclosures).
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
+_NINETEEN_DIGITS = b"0" * 19
 
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON; ``ValueError`` for anything that is not JSON."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
-        if _LONG_DIGITS.search(raw) is None:
+        if _NINETEEN_DIGITS not in raw.translate(_DIGITS_ONLY):
             return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
