@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from backend.audit.service import AuditTrail
 from backend.kit.errors import DomainError
@@ -250,17 +251,22 @@ async def _submitted_text(request: Request) -> str:
     if length is not None and length.isdigit() and int(length) > 2 * MAX_INPUT_BYTES + 65536:
         raise VerifyInputError("error.too_large", 413)
     try:
-        form = await request.form(max_files=1, max_fields=8, max_part_size=2 * MAX_INPUT_BYTES)
-    except Exception as error:  # multipart parser refusals (sizes, malformed bodies)
-        log.info("verify form refused", error=str(error))
-        raise VerifyInputError("error.too_large", 413) from None
-    upload = form.get("file")
-    if isinstance(upload, UploadFile) and upload.filename:
-        raw = await upload.read(MAX_INPUT_BYTES + 1)
-        if raw:
-            return decode_upload(raw)
-    text = form.get("payload")
-    return text if isinstance(text, str) else ""
+        async with request.form(
+            max_files=1, max_fields=8, max_part_size=2 * MAX_INPUT_BYTES
+        ) as form:
+            upload = form.get("file")
+            if isinstance(upload, UploadFile) and upload.filename:
+                raw = await upload.read(MAX_INPUT_BYTES + 1)
+                if raw:
+                    return decode_upload(raw)
+            text = form.get("payload")
+            return text if isinstance(text, str) else ""
+    except HTTPException as error:  # the form parser's refusals: sizes, malformed bodies
+        log.info("verify form refused", error=error.detail)
+        too_large = "maximum size" in str(error.detail)
+        raise VerifyInputError(
+            "error.too_large" if too_large else "error.bad_form", 413 if too_large else 400
+        ) from None
 
 
 @router.post("/verify", response_class=HTMLResponse)
