@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from typing import Any
-
-from cachetools import LRUCache
 
 
 class SharedCache:
     """A small LRU cache safe to use from several threads (FastAPI runs sync endpoints in a
-    thread pool); values must be treated as read-only by callers."""
+    thread pool); values must be treated as read-only by callers.
+
+    An ``OrderedDict`` under a lock: every operation is a few C calls, which matters on the
+    verification path (several lookups per credential)."""
 
     def __init__(self, maxsize: int) -> None:
-        self._data: LRUCache[Any, Any] = LRUCache(maxsize=maxsize)
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._maxsize = maxsize
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
-        """The cached value or None."""
+        """The cached value or None (a hit becomes the most recently used)."""
         with self._lock:
-            return self._data.get(key)
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
 
     def put(self, key: Any, value: Any) -> None:
         """Store a value (evicting the least recently used one when full)."""
         with self._lock:
             self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._maxsize:
+                self._data.popitem(last=False)
 
     def __len__(self) -> int:
         with self._lock:
