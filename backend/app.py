@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from backend.http import register_routes
 from backend.issuance.vcapi import router as vcapi_router
 from backend.kit.errors import DomainError
+from backend.kit.http_guard import BodyLimitMiddleware, SecurityHeadersMiddleware
 from backend.kit.logging import RequestIdMiddleware, configure_logging
 from backend.runtime import Runtime
 from backend.settings import DEFAULT_PORT, Settings
+from backend.web import router as web_router
 from graphql_schema.app import graphql_router
 
 
@@ -70,6 +73,21 @@ def create_app(
     register_routes(app)
     app.include_router(vcapi_router)
     app.include_router(graphql_router(settings), prefix="/graphql")
+    app.include_router(web_router)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=not settings.is_development,
+        csp_exempt=("/graphql",) if settings.is_development else (),
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from backend.api.models import PersistedQuery
 from backend.audit.models import AuditEntry
 from backend.auth.models import Driver, RefreshToken
 from backend.chain.models import ChainDeployment, ChainTransaction
@@ -41,6 +42,7 @@ __all__ = [
     "LifecycleEvent",
     "Organisation",
     "PassportVersion",
+    "PersistedQuery",
     "RefreshToken",
     "StatusChange",
     "StatusList",

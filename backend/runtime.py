@@ -16,6 +16,7 @@ import structlog
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from backend.api.persisted import PersistedQueries
 from backend.auth.role_credentials import REGISTRY_ROLES, RoleCredentialAuthenticator
 from backend.auth.service import AuthServices
 from backend.chain.accreditation import CREDENTIAL_ROLES, RegistryAccreditation
@@ -26,6 +27,7 @@ from backend.issuance.service import IssuanceService
 from backend.kit.db import Database
 from backend.kit.events import EventBus
 from backend.kit.migrations import upgrade_database
+from backend.kit.ratelimit import RateLimiter
 from backend.kit.redis import EmbeddedValkey, connect
 from backend.lifecycle.anchoring import EventAnchorer
 from backend.orgs.roles import Role
@@ -79,7 +81,14 @@ class Runtime:
     auth: AuthServices | None = None
     # Role-credential sign-in (an accredited inspector, a legitimate-interest organisation).
     role_auth: RoleCredentialAuthenticator | None = None
+    # The API's guard rails: Redis token buckets, the persisted-query allow-list.
+    rate_limiter: RateLimiter = field(init=False)
+    persisted_queries: PersistedQueries = field(init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rate_limiter = RateLimiter(self.redis)
+        self.persisted_queries = PersistedQueries(self.db)
 
     @classmethod
     async def start(

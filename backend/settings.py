@@ -76,6 +76,35 @@ class Settings(BaseSettings):
     telemetry_compact_interval_s: float = Field(default=3600.0, ge=0)
     telemetry_max_batch: int = Field(default=1000, ge=1)
 
+    # The public API's guard rails (graphql_schema/app.py): the largest cost of one operation
+    # (graphql_schema/cost.py), the longest an operation may run, the largest request body.
+    graphql_max_cost: int = Field(default=5000, ge=10)
+    graphql_timeout_s: float = Field(default=10.0, gt=0)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Persisted queries: only registered documents run (`bpp graphql register-queries`).
+    # Unset: on in production, off in development.
+    graphql_allowlist: bool | None = None
+    # Token-bucket limits (requests per second) per principal, by role (organisations) or
+    # kind (`anonymous`, `driver`, `device`, `role-session`), and per client IP; a bucket
+    # holds `rate_limit_burst_s` seconds of requests. A JSON object, e.g. '{"driver": 5}'.
+    rate_limits: dict[str, float] = Field(
+        default_factory=lambda: {
+            "anonymous": 20.0,
+            "driver": 10.0,
+            "device": 20.0,
+            "role-session": 20.0,
+            "platform": 500.0,
+            "authority": 50.0,
+            "default": 50.0,
+        }
+    )
+    rate_limit_ip_per_s: float = Field(default=100.0, gt=0)
+    rate_limit_burst_s: float = Field(default=2.0, gt=0)
+    # Take the client IP from X-Forwarded-For (only behind a proxy that sets it).
+    trust_forwarded_for: bool = False
+    # Origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: list[str] = Field(default_factory=list)
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
@@ -93,6 +122,12 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def enforces_allowlist(self) -> bool:
+        if self.graphql_allowlist is not None:
+            return self.graphql_allowlist
+        return self.environment is Environment.PRODUCTION
 
     @cached_property
     def resolved_data_dir(self) -> Path:

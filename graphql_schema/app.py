@@ -9,25 +9,40 @@ Expected failures are not errors at all but typed union results (`PassportError`
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import math
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+import strawberry
 import structlog
-from graphql import GraphQLError
+from fastapi import Response
+from graphql import GraphQLError, GraphQLSchema
 from starlette.requests import Request
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from backend.kit.errors import DomainError
 from backend.settings import Settings
 from graphql_schema.context import Context, get_context
+from graphql_schema.guard import ApiGuard, client_ip
 from graphql_schema.schema import build_schema
 
+if TYPE_CHECKING:
+    from cross_web import AsyncHTTPRequestAdapter
+    from strawberry.http.base import BaseRequestProtocol
+
 log = structlog.get_logger("bpp.graphql")
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 def error_code(error: GraphQLError) -> str:
+    given = (error.extensions or {}).get("code")
+    if isinstance(given, str):
+        return given  # set by the guard (RATE_LIMITED, QUERY_COST_EXCEEDED, …)
     original = error.original_error
     if isinstance(original, DomainError):
         return original.code.value  # an expected failure outside a union field (a bad cursor)
@@ -41,7 +56,85 @@ def error_code(error: GraphQLError) -> str:
 class PlatformGraphQLRouter(GraphQLRouter[Context, None]):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.settings = settings
         self.mask_internal_errors = not settings.is_development
+        self.hide_suggestions = not settings.is_development
+        self.guard = ApiGuard(settings)
+        schema: strawberry.Schema = kwargs["schema"]
+        self.core_schema: GraphQLSchema = schema._schema
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """A GET naming a persisted query by hash (no `query`) is a query, not the IDE."""
+        if request.query_params.get("extensions") is not None:
+            return False
+        return super().should_render_graphql_ide(request)
+
+    async def execute_single(  # noqa: PLR0917 - the base class's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Rate limit, allow-list and cost first; then run within the time limit."""
+        runtime = context.runtime
+        refusal = await self.guard.rate_limit(
+            runtime.rate_limiter, context.principal, client_ip(request, self.settings)
+        )
+        query = request_data.query
+        if refusal is None:
+            query, refusal = await self.guard.document(
+                runtime.persisted_queries, request_data.query, request_data.extensions
+            )
+        cost = 0
+        if refusal is None and query is not None:
+            cost, refusal = self.guard.cost(
+                self.core_schema,
+                query,
+                request_data.operation_name,
+                request_data.variables,
+            )
+        if refusal is not None:
+            if refusal.status != 200:
+                sub_response.status_code = refusal.status
+            if refusal.retry_after is not None:
+                sub_response.headers["Retry-After"] = str(math.ceil(refusal.retry_after))
+            return ExecutionResult(data=None, errors=[refusal.error()])
+        try:
+            result = await asyncio.wait_for(
+                super().execute_single(
+                    request,
+                    request_adapter,
+                    sub_response,
+                    context,
+                    root_value,
+                    replace(request_data, query=query),
+                ),
+                timeout=self.settings.graphql_timeout_s,
+            )
+        except TimeoutError:
+            return ExecutionResult(
+                data=None,
+                errors=[
+                    GraphQLError(
+                        f"the operation ran longer than {self.settings.graphql_timeout_s} s",
+                        extensions={"code": "EXECUTION_TIMEOUT"},
+                    )
+                ],
+            )
+        result.extensions = {
+            **(result.extensions or {}),
+            "cost": {"requested": cost, "maximum": self.settings.graphql_max_cost},
+        }
+        if request_adapter.method == "GET":
+            cacheable = not context.principal.is_authenticated and not result.errors
+            sub_response.headers["Cache-Control"] = (
+                "public, max-age=30" if cacheable else "private, no-store"
+            )
+            sub_response.headers["Vary"] = "Authorization"
+        return result
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -59,6 +152,9 @@ class PlatformGraphQLRouter(GraphQLRouter[Context, None]):
         code = error_code(error)
         extensions = dict(formatted.get("extensions") or {})
         extensions["code"] = code
+        if self.hide_suggestions and code == "GRAPHQL_VALIDATION_FAILED":
+            # No "Did you mean …?" hints outside development: they map a hidden schema.
+            formatted["message"] = SUGGESTION.sub("", str(formatted["message"]))
         if code == "INTERNAL_SERVER_ERROR":
             log.error("unexpected GraphQL error", exc_info=error.original_error, path=error.path)
             extensions["requestId"] = request_id

@@ -43,4 +43,4 @@ class EventBus:
                 yield json.loads(data.decode() if isinstance(data, bytes) else data)
         finally:
             await pubsub.unsubscribe(channel)
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]

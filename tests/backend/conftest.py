@@ -63,6 +63,10 @@ def settings(
         chain_rpc_url=chain_rpc_url,
         public_base_url="http://127.0.0.1:8000",
         status_publish_interval_s=0.2,
+        # The suite sends hundreds of requests a second from one address; the limits have
+        # their own tests (test_api_hardening.py) with their own settings.
+        rate_limit_ip_per_s=1_000_000.0,
+        rate_limits={"default": 1_000_000.0},
     )
 
 

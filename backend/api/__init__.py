@@ -1,0 +1,1 @@
+"""API-wide infrastructure that is not a domain: the persisted-query allow-list."""
