@@ -6,12 +6,15 @@ from backend.api.models import PersistedQuery
 from backend.audit.models import AuditEntry
 from backend.auth.models import Driver, RefreshToken
 from backend.chain.models import ChainDeployment, ChainTransaction
+from backend.charging.models import ChargingCredential, ChargingSession
 from backend.consent.models import Consent
 from backend.issuance.models import IssuedCredential, StatusChange, StatusList
 from backend.kit.idempotency import IdempotencyRecord
 from backend.lifecycle.models import EventAnchor, LifecycleEvent
 from backend.orgs.models import ApiKey, Organisation
+from backend.parking.models import ParkingFacility
 from backend.passports.models import Battery, BatteryMeasurement, BatteryModel, PassportVersion
+from backend.safety.models import SafetyAlert, SafetyState
 from backend.telemetry.models import (
     TelemetryDevice,
     TelemetryEvent,
@@ -33,6 +36,8 @@ __all__ = [
     "BatteryModel",
     "ChainDeployment",
     "ChainTransaction",
+    "ChargingCredential",
+    "ChargingSession",
     "Consent",
     "Driver",
     "EventAnchor",
@@ -41,9 +46,12 @@ __all__ = [
     "IssuedCredential",
     "LifecycleEvent",
     "Organisation",
+    "ParkingFacility",
     "PassportVersion",
     "PersistedQuery",
     "RefreshToken",
+    "SafetyAlert",
+    "SafetyState",
     "StatusChange",
     "StatusList",
     "TelemetryDevice",
