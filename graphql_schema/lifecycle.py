@@ -57,6 +57,9 @@ class LifecycleEventKind(Enum):
     REMANUFACTURED = "remanufactured"
     WASTE = "waste"
     RECYCLED = "recycled"
+    SAFETY_ALERT = "safety_alert"
+    SAFETY_ALERT_CLEARED = "safety_alert_cleared"
+    CHARGING_SESSION = "charging_session"
 
 
 @strawberry.enum(

@@ -78,6 +78,10 @@ class EventKind(StrEnum):
     REMANUFACTURED = "remanufactured"
     WASTE = "waste"
     RECYCLED = "recycled"
+    # Recorded by the platform's safety and charging services (backend.safety, .charging).
+    SAFETY_ALERT = "safety_alert"
+    SAFETY_ALERT_CLEARED = "safety_alert_cleared"
+    CHARGING_SESSION = "charging_session"
 
 
 SECOND_LIFE: Final = {
@@ -292,6 +296,21 @@ async def record_event(
         )
         session.add(battery)
     return event
+
+
+async def record_service_event(
+    session: AsyncSession,
+    battery_id: str,
+    kind: EventKind,
+    actor: str,
+    *,
+    at: datetime,
+    data: Mapping[str, Any],
+) -> LifecycleEvent:
+    """An event a platform service records on its own authority (a safety alert, a charging
+    session): the caller has authorised the request; the battery row is locked for the chain."""
+    battery = await get_battery(session, battery_id, for_update=True)
+    return await _append(session, battery, kind, actor, at=at, data=_check_data(data))
 
 
 async def install_battery(
