@@ -8,6 +8,7 @@ from backend.auth.models import Driver, RefreshToken
 from backend.chain.models import ChainDeployment, ChainTransaction
 from backend.charging.models import ChargingCredential, ChargingSession
 from backend.consent.models import Consent
+from backend.inspection.models import Inspection
 from backend.issuance.models import IssuedCredential, StatusChange, StatusList
 from backend.kit.idempotency import IdempotencyRecord
 from backend.lifecycle.models import EventAnchor, LifecycleEvent
@@ -24,6 +25,7 @@ from backend.telemetry.models import (
     TelemetrySource,
     TelemetryState,
 )
+from backend.trade.models import CredentialShare, TransferOffer
 from backend.vehicles.models import Installation, Vehicle
 
 metadata = SQLModel.metadata
@@ -39,9 +41,11 @@ __all__ = [
     "ChargingCredential",
     "ChargingSession",
     "Consent",
+    "CredentialShare",
     "Driver",
     "EventAnchor",
     "IdempotencyRecord",
+    "Inspection",
     "Installation",
     "IssuedCredential",
     "LifecycleEvent",
@@ -61,6 +65,7 @@ __all__ = [
     "TelemetrySequence",
     "TelemetrySource",
     "TelemetryState",
+    "TransferOffer",
     "Vehicle",
     "metadata",
 ]

@@ -1,0 +1,1 @@
+"""Performance inspection: bay reads and bench tests, SOH by method, grade, credentials."""

@@ -1,0 +1,1 @@
+"""Used-battery trade: time-limited shares with selective disclosure, transfer by consent."""
