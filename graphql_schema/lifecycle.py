@@ -60,6 +60,7 @@ class LifecycleEventKind(Enum):
     SAFETY_ALERT = "safety_alert"
     SAFETY_ALERT_CLEARED = "safety_alert_cleared"
     CHARGING_SESSION = "charging_session"
+    INSPECTED = "inspected"
 
 
 @strawberry.enum(

@@ -78,6 +78,7 @@ class EventKind(StrEnum):
     REMANUFACTURED = "remanufactured"
     WASTE = "waste"
     RECYCLED = "recycled"
+    INSPECTED = "inspected"
     # Recorded by the platform's safety and charging services (backend.safety, .charging).
     SAFETY_ALERT = "safety_alert"
     SAFETY_ALERT_CLEARED = "safety_alert_cleared"
@@ -113,6 +114,7 @@ EXTRA_ROLES: Final[Mapping[EventKind, frozenset[Role]]] = {
     EventKind.REMANUFACTURED: frozenset({Role.SECOND_LIFE_OPERATOR}),
     EventKind.WASTE: frozenset({Role.RECYCLER}),
     EventKind.RECYCLED: frozenset({Role.RECYCLER}),
+    EventKind.INSPECTED: frozenset({Role.INSPECTOR}),
 }
 
 
@@ -191,6 +193,7 @@ async def _check_transition(session: AsyncSession, battery: Battery, kind: Event
         EventKind.RECYCLED,
         EventKind.OWNERSHIP_TRANSFERRED,
         EventKind.REMOVED,
+        EventKind.INSPECTED,
         *SECOND_LIFE,
     ):
         raise LifecycleTransitionError(
@@ -424,6 +427,30 @@ async def transfer_ownership(
         actor_of(principal),
         at=at,
         data={"ownerDigest": digest},
+    )
+
+
+async def record_inspection(
+    session: AsyncSession,
+    principal: Principal,
+    battery_id: str,
+    data: Mapping[str, Any],
+    *,
+    occurred_at: datetime | None = None,
+) -> LifecycleEvent:
+    """An inspection's result (grade, credential ids and digests) in the battery's history,
+    recorded by the inspecting organisation (any accredited inspector, not only the
+    responsible organisation; backend.inspection checks the accreditation)."""
+    battery = await _locked(session, battery_id)
+    _authorise(principal, battery, EventKind.INSPECTED)
+    await _check_transition(session, battery, EventKind.INSPECTED)
+    return await _append(
+        session,
+        battery,
+        EventKind.INSPECTED,
+        actor_of(principal),
+        at=_when(occurred_at),
+        data=_check_data(data),
     )
 
 
