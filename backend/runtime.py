@@ -31,8 +31,10 @@ from backend.kit.ratelimit import RateLimiter
 from backend.kit.redis import EmbeddedValkey, connect
 from backend.lifecycle.anchoring import EventAnchorer
 from backend.orgs.roles import Role
+from backend.parking.service import ParkingService
 from backend.passports.issuing import PassportIssuer
 from backend.platform import PlatformIdentity
+from backend.safety.schedule import sweep_forever
 from backend.settings import DEFAULT_PORT, Settings
 from backend.telemetry.compaction import compact_forever
 
@@ -84,11 +86,14 @@ class Runtime:
     # The API's guard rails: Redis token buckets, the persisted-query allow-list.
     rate_limiter: RateLimiter = field(init=False)
     persisted_queries: PersistedQueries = field(init=False)
+    # Parking gate decisions from the Redis cache (backend.parking).
+    parking: ParkingService = field(init=False)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rate_limiter = RateLimiter(self.redis)
         self.persisted_queries = PersistedQueries(self.db)
+        self.parking = ParkingService(self.db, self.redis)
 
     @classmethod
     async def start(
@@ -181,6 +186,7 @@ class Runtime:
             runtime._tasks.append(
                 asyncio.create_task(runtime.anchorer.run_forever(), name="event-anchorer")
             )
+            runtime._tasks.append(asyncio.create_task(sweep_forever(runtime), name="safety-sweep"))
             if settings.telemetry_compact_interval_s > 0:
                 runtime._tasks.append(
                     asyncio.create_task(

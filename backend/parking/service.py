@@ -1,0 +1,254 @@
+"""Parking gate decisions from a Redis cache, facilities, and the gate's own key cache.
+
+The cache holds, per battery, a safety snapshot (grade, reasons, open alerts) for
+`SNAPSHOT_TTL_S`, and per plate or VIN the battery installed in that vehicle for `REF_TTL_S`.
+A safety alert opening or clearing deletes the battery's snapshot after its commit
+(`invalidate`), so a gate sees the change at its next decision; the TTLs bound how stale the
+grade's data-freshness part and a vehicle's installed battery can be. A decision on a warm
+cache is two Redis GETs and no database work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+from redis.asyncio import Redis
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from backend.auth.principal import Principal
+from backend.kit.db import Database
+from backend.kit.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from backend.orgs.roles import Role
+from backend.parking.decision import Decision, decide, policy
+from backend.parking.models import ParkingFacility
+from backend.passports.service import parse_battery_id
+from backend.safety.service import safety_summary
+from backend.vehicles.models import Vehicle
+from backend.vehicles.service import installed_battery_id
+
+KEY_PREFIX: Final = "bpp:parking:"
+SNAPSHOT_TTL_S: Final = 60
+REF_TTL_S: Final = 300
+NO_BATTERY: Final = "-"
+GATE_ROLES: Final = frozenset({Role.PARKING_OPERATOR, Role.PLATFORM})
+FACILITY_TTL_S: Final = 60.0
+MAX_REF: Final = 40
+
+
+def _battery_key(battery_id: str) -> str:
+    return f"{KEY_PREFIX}battery:{battery_id}"
+
+
+def _ref_key(kind: str, value: str) -> str:
+    return f"{KEY_PREFIX}{kind}:{value}"
+
+
+def normalise_plate(plate: str) -> str:
+    return plate.strip().upper().replace(" ", "").replace("-", "")
+
+
+async def snapshot_of(session: AsyncSession, battery_id: str) -> dict[str, Any]:
+    summary = await safety_summary(session, battery_id)
+    return {
+        "batteryId": summary.battery_id,
+        "grade": summary.grade.grade,
+        "reasons": [[r.code, r.message] for r in summary.grade.reasons],
+        "alerts": [[a.rule, a.severity] for a in summary.open_alerts],
+        "outOfService": summary.out_of_service,
+        "evaluatedAt": summary.evaluated_at.isoformat(),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class GateQuery:
+    facility_id: str | None = None
+    underground: bool | None = None
+    plate: str | None = None
+    vin: str | None = None
+    battery_id: str | None = None
+
+
+class ParkingService:
+    def __init__(self, db: Database, redis: Redis) -> None:
+        self.db = db
+        self.redis = redis
+        self._facilities: dict[str, tuple[float, ParkingFacility | None]] = {}
+
+    # -- cache ----------------------------------------------------------------------------
+
+    async def snapshot(self, battery_id: str) -> dict[str, Any]:
+        key = _battery_key(battery_id)
+        cached = await self.redis.get(key)
+        if cached is not None:
+            value: dict[str, Any] = orjson.loads(cached)
+            return value
+        async with self.db.read_only() as session:
+            snapshot = await snapshot_of(session, battery_id)
+        await self.redis.set(key, orjson.dumps(snapshot), ex=SNAPSHOT_TTL_S)
+        return snapshot
+
+    async def battery_of(self, kind: str, value: str) -> str | None:
+        """The battery installed in the vehicle with this plate or VIN (None: none known)."""
+        key = _ref_key(kind, value)
+        cached = await self.redis.get(key)
+        if cached is not None:
+            text = cached.decode() if isinstance(cached, bytes) else str(cached)
+            return None if text == NO_BATTERY else text
+        async with self.db.read_only() as session:
+            column = Vehicle.plate if kind == "plate" else Vehicle.vin
+            vehicle_id = (await session.exec(select(Vehicle.id).where(column == value))).first()
+            battery_id = (
+                await installed_battery_id(session, vehicle_id) if vehicle_id is not None else None
+            )
+        await self.redis.set(key, battery_id or NO_BATTERY, ex=REF_TTL_S)
+        return battery_id
+
+    async def invalidate(self, battery_ids: Iterable[str]) -> None:
+        keys = [_battery_key(b) for b in set(battery_ids)]
+        if keys:
+            await self.redis.delete(*keys)
+
+    # -- facilities ----------------------------------------------------------------------
+
+    async def facility(self, facility_id: str) -> ParkingFacility | None:
+        now = time.monotonic()
+        held = self._facilities.get(facility_id)
+        if held is not None and held[0] > now:
+            return held[1]
+        async with self.db.read_only() as session:
+            row = await session.get(ParkingFacility, facility_id)
+        if len(self._facilities) > 10_000:
+            self._facilities.clear()
+        self._facilities[facility_id] = (now + FACILITY_TTL_S, row)
+        return row
+
+    # -- deciding -------------------------------------------------------------------------
+
+    async def decide(self, principal: Principal, query: GateQuery) -> Decision:
+        principal.require_role(GATE_ROLES)
+        given = [v for v in (query.plate, query.vin, query.battery_id) if v]
+        if len(given) != 1:
+            raise InvalidInputError("give exactly one of plate, vin or batteryId", field="plate")
+        override: dict[str, Any] | None = None
+        underground = query.underground
+        if query.facility_id:
+            facility = await self.facility(query.facility_id)
+            if facility is None or (
+                principal.role is not Role.PLATFORM
+                and facility.organisation_id != principal.organisation_id
+            ):
+                raise NotFoundError(f"no facility {query.facility_id!r}", field="facilityId")
+            if underground is not None and underground != facility.underground:
+                raise InvalidInputError(
+                    "underground contradicts the facility's registration", field="underground"
+                )
+            underground = facility.underground
+            override = facility.policy or None
+        if underground is None:
+            raise InvalidInputError("give a facilityId or underground", field="underground")
+        rules = policy().at(underground=underground, override=override)
+        if query.battery_id:
+            battery_id: str | None = parse_battery_id(query.battery_id)
+        elif query.plate:
+            plate = normalise_plate(query.plate)
+            if not 0 < len(plate) <= MAX_REF:
+                raise InvalidInputError("a plate is 1-40 characters", field="plate")
+            battery_id = await self.battery_of("plate", plate)
+        else:
+            assert query.vin is not None
+            vin = query.vin.strip().upper()
+            if not 0 < len(vin) <= MAX_REF:
+                raise InvalidInputError("a VIN is 1-40 characters", field="vin")
+            battery_id = await self.battery_of("vin", vin)
+        snapshot = await self.snapshot(battery_id) if battery_id is not None else None
+        return decide(snapshot, underground=underground, rules=rules)
+
+
+async def register_facility(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    facility_id: str | None,
+    name: str,
+    underground: bool,
+    facility_policy: dict[str, Any] | None,
+) -> ParkingFacility:
+    principal.require_role(GATE_ROLES)
+    assert principal.organisation_id is not None
+    name = name.strip()
+    if not 0 < len(name) <= 200:
+        raise InvalidInputError("a facility name is 1-200 characters", field="name")
+    identifier = (facility_id or str(uuid.uuid4())).strip()
+    if not 0 < len(identifier) <= 64 or not all(c.isalnum() or c in "-_." for c in identifier):
+        raise InvalidInputError(
+            "a facility id is 1-64 letters, digits, '-', '_' or '.'", field="facilityId"
+        )
+    if facility_policy:
+        try:
+            policy().at(underground=underground, override=facility_policy)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc), field="policy") from None
+        unknown = set(facility_policy) - {"deny_grades", "deny_severities", "unknown_vehicle"}
+        if unknown:
+            raise InvalidInputError(
+                f"unknown policy keys: {', '.join(sorted(unknown))}", field="policy"
+            )
+    if await session.get(ParkingFacility, identifier) is not None:
+        raise AlreadyExistsError(f"facility {identifier!r} exists", field="facilityId")
+    row = ParkingFacility(
+        id=identifier,
+        organisation_id=principal.organisation_id,
+        name=name,
+        underground=underground,
+        policy=dict(facility_policy or {}),
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def facilities_of(session: AsyncSession, organisation_id: int) -> list[ParkingFacility]:
+    rows = await session.exec(
+        select(ParkingFacility)
+        .where(ParkingFacility.organisation_id == organisation_id)
+        .order_by(col(ParkingFacility.id))
+    )
+    return list(rows.all())
+
+
+class GateKeys:
+    """The gate endpoint's API keys, resolved once per `ttl_s` per process.
+
+    A gate asks many times a second with the same key; resolving it through the database
+    each time would cost more than the decision. A revoked gate key therefore keeps working
+    for up to `ttl_s` seconds on a process that has seen it (docs/DECISIONS.md).
+    """
+
+    def __init__(self, ttl_s: float = 10.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._held: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, authorization: str) -> Principal | None:
+        held = self._held.get(self._digest(authorization))
+        if held is None or held[0] < time.monotonic():
+            return None
+        return held[1]
+
+    def put(self, authorization: str, principal: Principal) -> None:
+        if len(self._held) >= self.max_entries:
+            self._held.clear()
+        self._held[self._digest(authorization)] = (time.monotonic() + self.ttl_s, principal)
+
+    @staticmethod
+    def _digest(authorization: str) -> str:
+        return hashlib.sha256(authorization.encode()).hexdigest()
