@@ -22,6 +22,7 @@ from strawberry.scalars import JSON
 from backend.auth.policy import Resource, ResourceKind
 from backend.kit.errors import DomainError
 from backend.kit.models import as_utc
+from backend.safety.notify import publish as publish_safety
 from backend.telemetry import devices, ingest
 from backend.telemetry import service as telemetry
 from backend.telemetry.errors import IngestErrorCode as DomainIngestErrorCode
@@ -359,6 +360,7 @@ class TelemetryMutation:
         except (OperationalError, DBAPIError, OSError) as error:
             log.warning("ingest unavailable", error=type(error).__name__)
             return IngestError(code=IngestErrorCode.UNAVAILABLE, message="storage unavailable")
+        await publish_safety(runtime, outcome.notices)
         return IngestSamplesResult(
             batch_id=strawberry.ID(outcome.batch_id),
             results=[

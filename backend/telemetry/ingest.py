@@ -26,6 +26,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from backend.auth.policy import Action, Resource, ResourceKind, authorize
 from backend.auth.principal import AuthMethod, Principal
+from backend.safety.service import Notice
+from backend.safety.service import on_ingest as safety_rules
 from backend.kit.models import utcnow
 from backend.passports.models import Battery
 from backend.telemetry import derived, didkey
@@ -96,6 +98,9 @@ class SampleResult:
 class IngestOutcome:
     batch_id: str
     results: list[SampleResult] = field(default_factory=list)
+    # Safety alerts the batch opened or cleared: announced after the commit
+    # (backend.safety.notify.publish).
+    notices: list[Notice] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -239,7 +244,9 @@ async def ingest_batch(
         else:
             outcome.results.append(SampleResult(seq, "DUPLICATE"))
     if claimed:
-        await _store(session, device_id, [valid[seq] for seq in sorted(claimed)], now)
+        outcome.notices = await _store(
+            session, device_id, [valid[seq] for seq in sorted(claimed)], now
+        )
     return outcome
 
 
@@ -308,7 +315,7 @@ async def _insert_samples(session: AsyncSession, rows: list[dict[str, Any]]) -> 
 
 async def _store(
     session: AsyncSession, device_id: str, samples: list[dict[str, Any]], now: datetime
-) -> None:
+) -> list[Notice]:
     bindings = {
         source_id: (battery_id, chemistry)
         for source_id, battery_id, chemistry in (
@@ -351,8 +358,12 @@ async def _store(
                 derived.Observation(measured_at, device_id, sample["sequence"], m)
             )
     await _insert_samples(session, rows)
-    if by_battery:
-        await _update_states(session, by_battery, chemistry_of, now)
+    if not by_battery:
+        return []
+    # The safety rules read the state before this batch, so they run before it is updated.
+    notices = await safety_rules(session, by_battery, now)
+    await _update_states(session, by_battery, chemistry_of, now)
+    return notices
 
 
 def _float(value: Any) -> float | None:
