@@ -19,11 +19,13 @@ from graphql_schema import lifecycle, passports
 from graphql_schema.accounts import AccountMutation, AccountQuery
 from graphql_schema.authority import AuthorityMutation, AuthorityQuery
 from graphql_schema.context import Context, Info
+from graphql_schema.inspection import InspectionMutation, InspectionQuery
 from graphql_schema.lifecycle import LifecycleMutation, LifecycleQuery
 from graphql_schema.passports import PassportMutation, PassportQuery
 from graphql_schema.relay import Node, from_global_id
 from graphql_schema.subscriptions import Subscription
 from graphql_schema.telemetry import TelemetryMutation, TelemetryQuery
+from graphql_schema.trade import TradeMutation, TradeQuery
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
@@ -57,7 +59,16 @@ class AuditFlush(SchemaExtension):
 
 Query = merge_types(
     "Query",
-    (NodeQuery, PassportQuery, LifecycleQuery, AccountQuery, AuthorityQuery, TelemetryQuery),
+    (
+        NodeQuery,
+        PassportQuery,
+        LifecycleQuery,
+        AccountQuery,
+        AuthorityQuery,
+        TelemetryQuery,
+        InspectionQuery,
+        TradeQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -67,6 +78,8 @@ Mutation = merge_types(
         AccountMutation,
         AuthorityMutation,
         TelemetryMutation,
+        InspectionMutation,
+        TradeMutation,
     ),
 )
 

@@ -19,6 +19,7 @@ from backend.chain.mirror import ChainMirror
 from contracts import ContractError
 from contracts.issuers import Role, subject_for_address, subject_for_did
 from credentials.snapshot import AccreditationRecord
+from credentials.vocab import VCT_BASE
 
 log = structlog.get_logger("bpp.chain.accreditation")
 
@@ -49,7 +50,8 @@ class RegistryAccreditation:
     def roles_for(self, credential_types: Sequence[str]) -> frozenset[Role]:
         roles: set[Role] = set()
         for kind in credential_types:
-            roles |= self.credential_roles.get(kind, frozenset())
+            # an SD-JWT VC names its type by `vct` (VCT_BASE + the credential type)
+            roles |= self.credential_roles.get(kind.removeprefix(VCT_BASE), frozenset())
         return frozenset(roles)
 
     async def is_accredited(
