@@ -15,6 +15,7 @@ from backend.issuance.vcapi import router as vcapi_router
 from backend.kit.errors import DomainError
 from backend.kit.http_guard import BodyLimitMiddleware, SecurityHeadersMiddleware
 from backend.kit.logging import RequestIdMiddleware, configure_logging
+from backend.parking.routes import router as parking_router
 from backend.runtime import Runtime
 from backend.settings import DEFAULT_PORT, Settings
 from backend.web import router as web_router
@@ -72,6 +73,7 @@ def create_app(
 
     register_routes(app)
     app.include_router(vcapi_router)
+    app.include_router(parking_router)
     app.include_router(graphql_router(settings), prefix="/graphql")
     app.include_router(web_router)
     app.add_middleware(

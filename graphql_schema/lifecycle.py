@@ -32,6 +32,7 @@ from backend.lifecycle import anchoring
 from backend.lifecycle import service as lifecycle
 from backend.lifecycle.models import LifecycleEvent as EventRow
 from backend.passports.models import Battery as BatteryRow
+from backend.safety.notify import announce_accident
 from backend.vehicles import service as vehicles
 from backend.vehicles.models import Installation as InstallationRow
 from backend.vehicles.models import Vehicle as VehicleRow
@@ -429,6 +430,8 @@ async def run_lifecycle(
                 battery_channel(event.battery_id),
                 {"kind": event.kind.value.upper(), "eventId": event.event_id},
             )
+            if event.kind is LifecycleEventKind.ACCIDENT:
+                await announce_accident(runtime, event.battery_id, event.event_id)
     return result
 
 

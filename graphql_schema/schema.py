@@ -23,6 +23,7 @@ from graphql_schema.inspection import InspectionMutation, InspectionQuery
 from graphql_schema.lifecycle import LifecycleMutation, LifecycleQuery
 from graphql_schema.passports import PassportMutation, PassportQuery
 from graphql_schema.relay import Node, from_global_id
+from graphql_schema.safety import SafetyMutation, SafetyQuery
 from graphql_schema.subscriptions import Subscription
 from graphql_schema.telemetry import TelemetryMutation, TelemetryQuery
 from graphql_schema.trade import TradeMutation, TradeQuery
@@ -68,6 +69,7 @@ Query = merge_types(
         TelemetryQuery,
         InspectionQuery,
         TradeQuery,
+        SafetyQuery,
     ),
 )
 Mutation = merge_types(
@@ -80,6 +82,7 @@ Mutation = merge_types(
         TelemetryMutation,
         InspectionMutation,
         TradeMutation,
+        SafetyMutation,
     ),
 )
 

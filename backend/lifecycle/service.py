@@ -298,6 +298,11 @@ async def record_event(
             ),
         )
         session.add(battery)
+        # A reported accident opens a critical safety alert (and suspends charging
+        # credentials) in the same unit of work; imported here: safety builds on lifecycle.
+        from backend.safety.service import on_accident
+
+        await on_accident(session, battery.id, event.event_id, at, description)
     return event
 
 

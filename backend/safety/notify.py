@@ -12,7 +12,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from backend.kit.events import battery_channel
-from backend.safety.service import Notice
+from backend.safety.service import Notice, open_alerts
 
 if TYPE_CHECKING:
     from backend.runtime import Runtime
@@ -43,3 +43,23 @@ async def publish(runtime: Runtime, notices: Sequence[Notice]) -> None:
         log.warning("safety notices not published", error=type(error).__name__)
     if runtime.outbox is not None:
         runtime.outbox.wake()
+
+
+async def announce_accident(runtime: Runtime, battery_id: str, event_id: str) -> None:
+    """After a committed accident event: announce the alert it opened (if it opened one)."""
+    async with runtime.db.read_only() as session:
+        alerts = await open_alerts(session, battery_id)
+    notices = [
+        Notice(
+            kind="SAFETY_ALERT",
+            battery_id=battery_id,
+            alert_id=alert.id,
+            rule=alert.rule,
+            severity=alert.severity,
+            event_id=alert.event_id,
+            credentials_changed=1,
+        )
+        for alert in alerts
+        if alert.rule == "accident" and alert.evidence.get("lifecycleEvent") == event_id
+    ]
+    await publish(runtime, notices)

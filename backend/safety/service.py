@@ -34,6 +34,7 @@ from backend.safety.grade import Grade, grade_of
 from backend.safety.models import SafetyAlert, SafetyState
 from backend.safety.rules import SEVERITY_RANK, Finding, Previous, Reading, Rule
 from backend.safety.thresholds import profile_for
+from backend.telemetry.derived import Observation
 from backend.telemetry.models import TelemetryState
 
 SERVICE_ACTOR: Final = "service:safety"
@@ -54,15 +55,6 @@ class Notice:
     severity: str
     event_id: str | None
     credentials_changed: int
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """One ingested sample as the ingest hook hands it over."""
-
-    measured_at: datetime
-    source: str
-    measurements: Mapping[str, Any]
 
 
 # -- applying an evaluation ---------------------------------------------------------------
@@ -248,7 +240,7 @@ _SSTATE = SafetyState.__table__  # type: ignore[attr-defined]
 
 
 async def on_ingest(
-    session: AsyncSession, by_battery: Mapping[str, Sequence[Observed]], now: datetime
+    session: AsyncSession, by_battery: Mapping[str, Sequence[Observation]], now: datetime
 ) -> list[Notice]:
     """The rules over one ingested batch, called before the batch updates the telemetry
     state (so that state is still "the reading before"). One query for every battery of the
@@ -292,7 +284,8 @@ async def on_ingest(
                 in_overcharge=bool(row.in_overcharge),
             )
         readings = [
-            Reading(o.measured_at, o.measurements, o.source) for o in by_battery[battery_id]
+            Reading(o.measured_at, o.measurements, f"device:{o.device_id}#{o.sequence}")
+            for o in by_battery[battery_id]
         ]
         evaluation = rules.evaluate(profile_for(row.chemistry, row.model), readings, previous)
         if evaluation.fired() or (row.open_alerts and evaluation.healthy()):
