@@ -138,17 +138,8 @@ def disclosed_names(presentation: dict[str, Any]) -> set[str]:
     return names
 
 
-async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    api = Api(client)
-    authority = await make_org(runtime, "ins-authority", Role.AUTHORITY)
-    maker = await make_org(runtime, "ins-maker", Role.MANUFACTURER)
-    inspector = await make_org(runtime, "ins-bay", Role.INSPECTOR)
-    stranger = await make_org(runtime, "ins-stranger", Role.INSPECTOR)
-    alice = await make_driver(api, "alice")
-    bob = await make_driver(api, "bob")
-    assert inspector.did is not None
-    assert maker.did is not None
-
+async def register_battery(api: Api, maker: Actor) -> str:
+    """A battery of a 120 Ah / 319 V model (R_BOL 90 mΩ), manufactured, with its passport."""
     model = await one(
         api,
         """mutation($i: RegisterBatteryModelInput!) { registerBatteryModel(input: $i) {
@@ -197,6 +188,21 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
         maker,
     )
     assert issued["__typename"] == "IssuePassportSuccess", issued
+    return str(battery_id)
+
+
+async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    api = Api(client)
+    authority = await make_org(runtime, "ins-authority", Role.AUTHORITY)
+    maker = await make_org(runtime, "ins-maker", Role.MANUFACTURER)
+    inspector = await make_org(runtime, "ins-bay", Role.INSPECTOR)
+    stranger = await make_org(runtime, "ins-stranger", Role.INSPECTOR)
+    alice = await make_driver(api, "alice")
+    bob = await make_driver(api, "bob")
+    assert inspector.did is not None
+    assert maker.did is not None
+
+    battery_id = await register_battery(api, maker)
 
     # -- an inspector that is not accredited on chain cannot open one
     refused = await one(api, OPEN, {"b": battery_id}, inspector)
