@@ -179,15 +179,13 @@ async def request_credential(
         "issuer": issuer,
         "validFrom": xsd_datetime(now),
         "validUntil": xsd_datetime(expires),
+        # Only terms of the battery-passport context; the charger, its location and its
+        # operator are on the platform's record of the credential (charging_credential).
         "credentialSubject": {
             "id": passport_id(battery),
             "batteryIdentifier": battery.identifier,
             "safetyGrade": summary.grade.grade,
-            "maxStateOfChargePct": cap,
-            "chargerId": charger_id,
-            "underground": request.underground,
-            "chargePointOperator": principal.did or principal.subject,
-            "assessedAt": xsd_datetime(now),
+            "maxAllowedStateOfCharge": cap,
         },
         "credentialStatus": make_status_entry(
             issuance.status_list_url(status_list.id), index, StatusPurpose.SUSPENSION
