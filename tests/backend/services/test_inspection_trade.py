@@ -37,7 +37,7 @@ from tests.backend.test_authorization_matrix import Actor, Api, make_driver, mak
 pytestmark = pytest.mark.integration
 
 VECTORS = Path(__file__).resolve().parents[4] / "shared/vectors/ble/hkmc_vectors.json"
-INSPECTION_FIELDS = """__typename ... on Inspection { inspectionId status grade result
+INSPECTION_FIELDS = """__typename ... on Inspection { inspectionId inspector status grade result
   credentialId sdJwtCredentialId eventId credential sdJwtCredential }
   ... on PassportError { code message field }"""
 OPEN = f"""mutation($b: ID!) {{ openInspection(input: {{batteryId: $b, site: "Busan bay 2"}}) {{
