@@ -84,6 +84,10 @@ def serve(
         application = create_app(settings, port=port, demo=demo)
         uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
     else:
+        # Start the runtime once here, before forking: migrations, contract deployment, the
+        # platform's keys and the first status lists are made by one process, not raced by
+        # every worker.
+        asyncio.run(_prepare_shared_state(settings, port))
         os.environ["BPP_SERVE_PORT"] = str(port)
         os.environ["BPP_DEMO"] = "1" if demo else "0"
         uvicorn.run(
@@ -95,6 +99,13 @@ def serve(
             log_config=None,
             access_log=False,
         )
+
+
+async def _prepare_shared_state(settings: Settings, port: int) -> None:
+    from backend.runtime import Runtime
+
+    runtime = await Runtime.start(settings, port=port, background=False)
+    await runtime.stop()
 
 
 @db_app.command("upgrade")

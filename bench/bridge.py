@@ -3,7 +3,11 @@
 ``decode_frames_per_s``: every recorded vector in ``shared/vectors/ble`` (equally weighted),
 each as raw adapter output split into notifications (20 bytes, or the vector's chunk size),
 through the same reassembler + decoder + normalisation the gateway runs.
-``ingest_samples_per_s`` / ``ingest_p99_ms`` need the server's ingest mutation (not built yet).
+``ingest_samples_per_s`` / ``ingest_p99_ms``: 2,500 vehicles at one sample per half second,
+uploaded by 50 gateways as signed batches once a second through the GraphQL API of a real
+``bpp serve`` on PostgreSQL + Redis (see ``bench/ingest.py``); the other ``ingest_*`` keys
+describe that run. ``--workers 2`` (the default) also starts an anvil node, which several
+workers share.
 """
 
 from __future__ import annotations
@@ -116,17 +120,25 @@ def main() -> None:
     """Print the benchmark results."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="decode phase length")
+    parser.add_argument("--ingest-seconds", type=float, default=30.0, help="ingest load length")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the server")
+    parser.add_argument(
+        "--decode-only", action="store_true", help="leave out the ingest run (no PostgreSQL)"
+    )
     args = parser.parse_args()
     rate, wall_rate, n = decode_frames_per_s(args.seconds)
-    result = {
+    result: dict[str, Any] = {
         "decode_frames_per_s": round(rate),
         "decode_frames_per_wall_s": round(wall_rate),
         "decode_vectors": n,
         "ingest_samples_per_s": None,
         "ingest_p99_ms": None,
-        "note": "ingest figures need the server's ingestSamples mutation (issue 6 item 8)",
     }
+    if not args.decode_only:
+        from bench.ingest import measure_ingest
+
+        result.update(measure_ingest(seconds=args.ingest_seconds, workers=args.workers).as_json())
     if args.json:
         print(json.dumps(result))
     else:

@@ -25,19 +25,24 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
-# orjson reads an integer beyond 64 bits as a float (silently losing digits); any text with
-# a run of 19 or more digits (2**63 has 19) goes to the standard parser instead. Found by
-# mapping every digit to "0" and everything else to "." and searching for 19 zeros (two C
-# passes; a regular expression costs several times more on the short texts of disclosures).
-_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
-_NINETEEN_DIGITS = b"0" * 19
+# orjson reads an integer beyond 64 bits as a float (silently losing digits); a text that may
+# hold such a number goes to the standard parser instead. A JSON number starts the text or
+# follows one of `: [ , -` or whitespace, never a letter or a quote, so a run of 19 or more
+# digits (2**63 has 19) after one of those is what sends a text there; digit runs inside
+# hex or base64 strings (frames, signatures) stay on the fast path. Found by mapping every
+# digit to "0", those characters to "1" and everything else to "." and searching for "1"
+# and 19 zeros (two C passes; a regular expression costs several times more on the short
+# texts of disclosures).
+_CLASSES = bytes(48 if 48 <= b <= 57 else 49 if b in b":[,- \t\n\r" else 46 for b in range(256))
+_NUMBER_OF_19_DIGITS = b"1" + b"0" * 19
 
 
 def loads(data: bytes | str) -> Any:
     """Parse JSON; ``ValueError`` for anything that is not JSON."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
-        if _NINETEEN_DIGITS not in raw.translate(_DIGITS_ONLY):
+        classes = b"1" + raw.translate(_CLASSES)
+        if _NUMBER_OF_19_DIGITS not in classes:
             return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass

@@ -10,11 +10,13 @@ Expected failures are not errors at all but typed union results (`PassportError`
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import strawberry
 import structlog
 from fastapi import Response
@@ -27,6 +29,7 @@ from strawberry.types import ExecutionResult
 
 from backend.kit.errors import DomainError
 from backend.settings import Settings
+from credentials import fastjson
 from graphql_schema.context import Context, get_context
 from graphql_schema.guard import ApiGuard, client_ip
 from graphql_schema.schema import build_schema
@@ -62,6 +65,21 @@ class PlatformGraphQLRouter(GraphQLRouter[Context, None]):
         self.guard = ApiGuard(settings)
         schema: strawberry.Schema = kwargs["schema"]
         self.core_schema: GraphQLSchema = schema._schema
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Request bodies through orjson (integers beyond 64 bits and NaN handled as JSON)."""
+        try:
+            return fastjson.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from None
+
+    def encode_json(self, data: object) -> str | bytes:
+        try:
+            return orjson.dumps(data)
+        except TypeError:  # e.g. an integer beyond 64 bits in a JSON scalar
+            return json.dumps(data)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """A GET naming a persisted query by hash (no `query`) is a query, not the IDE."""

@@ -19,6 +19,7 @@ from graphql_schema import lifecycle, passports
 from graphql_schema.accounts import AccountMutation, AccountQuery
 from graphql_schema.authority import AuthorityMutation, AuthorityQuery
 from graphql_schema.context import Context, Info
+from graphql_schema.doccache import DocumentCache
 from graphql_schema.inspection import InspectionMutation, InspectionQuery
 from graphql_schema.lifecycle import LifecycleMutation, LifecycleQuery
 from graphql_schema.passports import PassportMutation, PassportQuery
@@ -97,6 +98,7 @@ def build_schema(*, production: bool, max_depth: int = MAX_DEPTH) -> strawberry.
     ]
     if production:
         extensions.append(DisableIntrospection)
+    extensions.append(DocumentCache().extension())
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

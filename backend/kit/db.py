@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from credentials import fastjson
+
 
 def create_engine(url: str, *, sqlite_begin: str = "BEGIN IMMEDIATE") -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
@@ -40,7 +42,15 @@ def create_engine(url: str, *, sqlite_begin: str = "BEGIN IMMEDIATE") -> AsyncEn
             connection.exec_driver_sql(sqlite_begin)
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        # JSON columns (telemetry state, histograms) through orjson, with the standard
+        # parser for what orjson reads differently (integers beyond 64 bits).
+        json_deserializer=fastjson.loads,
+    )
 
 
 class Database:

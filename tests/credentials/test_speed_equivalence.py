@@ -123,6 +123,25 @@ def test_fastjson_round_trips_like_the_standard_library(value: Any) -> None:
     assert fastjson.loads(fastjson.dumps(value)) == json.loads(json.dumps(value))
 
 
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.sampled_from([None, 0, 1, "\t"]))
+def test_fastjson_reads_any_layout_exactly_like_the_standard_library(
+    value: Any, indent: int | str | None
+) -> None:
+    """Big integers after whitespace, a comma, a bracket or a minus keep every digit."""
+    import json
+
+    text = json.dumps(value, indent=indent)
+    # Compared as JSON text: 2**70 == float(2**70) in Python, but not in JSON.
+    assert json.dumps(fastjson.loads(text)) == json.dumps(json.loads(text))
+
+
+def test_fastjson_digit_runs_inside_strings_stay_strings() -> None:
+    frame = "dd03001b14a0000011d027100000258200000000000000000021"
+    document = {"response": frame, "bare": "00000000000000000000000", "n": -(2**65)}
+    assert fastjson.loads(fastjson.dumps(document)) == document
+
+
 async def test_vc_jwt_with_an_integer_beyond_64_bits(acme: Org, verifier: Verifier) -> None:
     credential = passport_credential(acme.did)
     credential["credentialSubject"]["batteryMass"] = 2**70
