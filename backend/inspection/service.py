@@ -187,10 +187,15 @@ class InspectionService:
         return row
 
     async def _own(
-        self, session: AsyncSession, principal: Principal, inspection_id: str
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        inspection_id: str,
+        *,
+        lock: bool = True,
     ) -> tuple[Inspection, Inspector]:
         inspector = await self.inspector(session, principal)
-        row = await session.get(Inspection, _inspection_id(inspection_id), with_for_update=True)
+        row = await session.get(Inspection, _inspection_id(inspection_id), with_for_update=lock)
         if row is None or row.organisation_id != inspector.organisation.id:
             # another organisation's inspection answers like an unknown id
             raise NotFoundError(f"no inspection {inspection_id!r}", field="inspectionId")
@@ -354,7 +359,7 @@ class InspectionService:
     async def get(
         self, session: AsyncSession, principal: Principal, inspection_id: str
     ) -> Inspection:
-        row, _ = await self._own(session, principal, inspection_id)
+        row, _ = await self._own(session, principal, inspection_id, lock=False)
         return row
 
 

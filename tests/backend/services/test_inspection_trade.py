@@ -210,13 +210,15 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
     assert "not accredited" in refused["message"]
     await accredit(api, runtime, authority, inspector.did, "INSPECTOR")
     await accredit(api, runtime, authority, maker.did, "MANUFACTURER")
+    assert stranger.did is not None
+    await accredit(api, runtime, authority, stranger.did, "INSPECTOR")
 
     opened = await one(api, OPEN, {"b": battery_id}, inspector)
     assert opened["status"] == "open", opened
     inspection_id = opened["inspectionId"]
     # another inspector organisation does not see it; bad input writes nothing
     other = await one(api, COMPLETE, {"i": inspection_id}, stranger)
-    assert other["code"] in ("NOT_FOUND", "FORBIDDEN"), other
+    assert other["code"] == "NOT_FOUND", other
     early = await one(api, COMPLETE, {"i": inspection_id}, inspector)
     assert early["code"] == "CONFLICT", early
     bad = await one(
@@ -248,6 +250,20 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
     assert result["cellVoltageSpread"]["value"] == pytest.approx(0.02)
     assert done["grade"] == "remanufacture", result["reasons"]
 
+    read_back = await one(
+        api,
+        f"""query($i: String!) {{ inspection(inspectionId: $i) {{ {INSPECTION_FIELDS} }} }}""",
+        {"i": inspection_id},
+        inspector,
+    )
+    assert (read_back["grade"], read_back["eventId"]) == ("remanufacture", done["eventId"])
+    hidden = await one(
+        api,
+        f"""query($i: String!) {{ inspection(inspectionId: $i) {{ {INSPECTION_FIELDS} }} }}""",
+        {"i": inspection_id},
+        stranger,
+    )
+    assert hidden["code"] == "NOT_FOUND"
     credential = done["credential"]
     assert credential["issuer"] == inspector.did
     assert "BatteryInspectionCredential" in credential["type"]
