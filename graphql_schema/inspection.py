@@ -15,6 +15,8 @@ from backend.auth.policy import Resource, ResourceKind
 from backend.inspection.models import Inspection as InspectionRow
 from backend.inspection.service import InspectionService
 from backend.issuance.service import find_credential
+from backend.kit.errors import DomainError
+from backend.kit.events import battery_channel
 from backend.kit.models import as_utc
 from graphql_schema.context import Info
 from graphql_schema.errors import PassportError, run_mutation
@@ -136,11 +138,14 @@ async def _run(info: Info, operation: str, input: Any, step: Any) -> Inspection 
         replay=replay,
         audit=lambda result: Resource(ResourceKind.BATTERY, id=result.battery_id),
     )
-    if isinstance(result, Inspection):
+    if isinstance(result, Inspection) and operation in ("completeInspection", "revokeInspection"):
         runtime = info.context.runtime
         if runtime.anchorer is not None:
             runtime.anchorer.wake()
         runtime.issuance.status_changed(urgent=True)
+        if operation == "completeInspection" and result.event_id is not None:
+            message = {"kind": "INSPECTED", "eventId": result.event_id}
+            await runtime.events.publish(battery_channel(result.battery_id), message)
     return result
 
 
@@ -153,12 +158,8 @@ class InspectionQuery:
             async with info.context.runtime.db.read_only() as session:
                 row = await service.get(session, info.context.principal, inspection_id)
                 return Inspection.from_row(row, *await _documents(session, row))
-        except Exception as exc:
-            from backend.kit.errors import DomainError
-
-            if isinstance(exc, DomainError):
-                return PassportError.from_domain(exc)
-            raise
+        except DomainError as exc:
+            return PassportError.from_domain(exc)
 
 
 @strawberry.type
