@@ -23,6 +23,7 @@ from backend.lifecycle.models import LifecycleEvent
 from backend.passports.issuing import PassportCredentialType
 from backend.passports.models import Battery, BatteryModel, PassportVersion
 from backend.platform import PLATFORM_SLUG
+from backend.telemetry.models import TelemetryState
 from backend.vehicles.models import Installation
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ class Loaders:
         self.successor_of: DataLoader[str, str | None] = DataLoader(self._successors)
         self.versions: DataLoader[tuple[str, str], list[PassportVersion]] = DataLoader(
             self._versions
+        )
+        self.telemetry_state: DataLoader[str, TelemetryState | None] = DataLoader(
+            self._telemetry_states
         )
 
     def organisation_did(self, slug: str) -> str:
@@ -135,6 +139,14 @@ class Loaders:
             for row in rows.all():
                 grouped[row.battery_id].append(row)
         return [grouped[battery_id] for battery_id in battery_ids]
+
+    async def _telemetry_states(self, battery_ids: Sequence[str]) -> list[TelemetryState | None]:
+        async with self.runtime.db.read_only() as session:
+            rows = await session.exec(
+                select(TelemetryState).where(col(TelemetryState.battery_id).in_(battery_ids))
+            )
+            found = {row.battery_id: row for row in rows.all()}
+        return [found.get(battery_id) for battery_id in battery_ids]
 
     async def _successors(self, battery_ids: Sequence[str]) -> list[str | None]:
         async with self.runtime.db.read_only() as session:

@@ -11,6 +11,7 @@ such read lands in the audit log (`Context.audit`, flushed when the operation en
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
@@ -50,6 +51,7 @@ from graphql_schema.relay import (
 
 if TYPE_CHECKING:
     from graphql_schema.lifecycle import Installation, LifecycleEvent
+    from graphql_schema.telemetry import LatestState
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -301,6 +303,26 @@ class Battery(Node):
         from graphql_schema.lifecycle import battery_events
 
         return await battery_events(info, self.view)
+
+    @strawberry.field(
+        description="The newest sample's state (restricted: performance data); null without "
+        "access or before the first sample."
+    )
+    async def latest_state(
+        self, info: Info
+    ) -> Annotated[LatestState, strawberry.lazy("graphql_schema.telemetry")] | None:
+        from graphql_schema.telemetry import LatestState
+
+        group = AttributeGroup.PERFORMANCE.value
+        decision = self.view.decide(Action.READ_RESTRICTED, group)
+        if not decision.allowed:
+            return None
+        state = await info.context.loaders.telemetry_state.load(self.view.battery.id)
+        if state is None or state.samples == 0:
+            return None
+        resource = replace(self.view.resource, data_group=group)
+        info.context.audit.note(Action.READ_RESTRICTED, resource, decision, why="latest state")
+        return LatestState.from_row(state)
 
     @strawberry.field(
         description="Which vehicles the battery sat in (restricted: owner, responsible, holder)."

@@ -27,7 +27,12 @@ from backend.telemetry import devices, ingest
 from backend.telemetry import service as telemetry
 from backend.telemetry.errors import IngestErrorCode as DomainIngestErrorCode
 from backend.telemetry.errors import IngestRefused
-from backend.telemetry.models import TelemetryDevice, TelemetryEvent, TelemetryHourly
+from backend.telemetry.models import (
+    TelemetryDevice,
+    TelemetryEvent,
+    TelemetryHourly,
+    TelemetryState,
+)
 from graphql_schema.context import Context
 from graphql_schema.errors import PassportError, run_mutation
 
@@ -286,6 +291,39 @@ def _hour(row: TelemetryHourly) -> TelemetryHour:
         temperature_min=row.temperature_min,
         temperature_max=row.temperature_max,
     )
+
+
+@strawberry.type(description="A battery's last known state: its newest accepted sample.")
+class LatestState:
+    measured_at: datetime
+    device_id: str
+    samples: int = strawberry.field(description="Samples received so far.")
+    soc_pct: float | None
+    soh_pct: float | None
+    pack_voltage_v: float | None
+    pack_current_a: float | None = strawberry.field(description="Positive while charging.")
+    temperature_max_c: float | None
+    measurements: JSON = strawberry.field(description="Every normalised value of the sample.")
+
+    @classmethod
+    def from_row(cls, row: TelemetryState) -> Self:
+        values = row.measurements
+        temperatures = values.get("temperatures_c") or []
+        return cls(
+            measured_at=row.measured_at,
+            device_id=row.device_id,
+            samples=row.samples,
+            soc_pct=_number(values.get("soc_pct")),
+            soh_pct=_number(values.get("soh_pct")),
+            pack_voltage_v=_number(values.get("pack_voltage_v")),
+            pack_current_a=_number(values.get("pack_current_a")),
+            temperature_max_c=max(temperatures) if temperatures else None,
+            measurements=cast(JSON, values),
+        )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @strawberry.type

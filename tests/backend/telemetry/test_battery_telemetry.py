@@ -26,6 +26,10 @@ from tests.backend.telemetry.helpers import (
 )
 
 HOUR_MS = 3_600_000
+LATEST_STATE = (
+    "query($id: ID!) { battery(id: $id) { latestState { socPct temperatureMaxC samples "
+    "deviceId measurements } } }"
+)
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +117,16 @@ async def test_telemetry_of_a_battery_then_compaction(
     assert refused["code"] == "FORBIDDEN"
     anonymous = (await gql(BATTERY_TELEMETRY, {"id": battery}))["batteryTelemetry"]
     assert anonymous["code"] == "UNAUTHENTICATED"
+
+    # The battery's latestState field: the same newest sample, under the same policy.
+    state = (await gql(LATEST_STATE, {"id": battery}, key=manufacturer))["battery"]["latestState"]
+    assert (state["socPct"], state["temperatureMaxC"], state["samples"]) == (95.0, 38.0, 4)
+    assert state["deviceId"] == device.did
+    assert state["measurements"]["cell_voltage_max_v"] == 4.35
+    assert (await gql(LATEST_STATE, {"id": battery}, key=operator))["battery"][
+        "latestState"
+    ] is None
+    assert (await gql(LATEST_STATE, {"id": battery}))["battery"]["latestState"] is None
 
     # Thirty-one days later every raw sample is past BPP_TELEMETRY_RAW_DAYS (30).
     later = datetime.now(UTC) + timedelta(days=31)
