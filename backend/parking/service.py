@@ -43,6 +43,15 @@ FACILITY_TTL_S: Final = 60.0
 MAX_REF: Final = 40
 
 
+# KEYS[1]: a plate/VIN reference key; ARGV[1]: the snapshot key prefix. Returns the
+# reference's battery id (or nil) and that battery's snapshot (or nil).
+_LOOKUP: Final = """
+local battery = redis.call('GET', KEYS[1])
+if not battery or battery == '-' then return {battery, false} end
+return {battery, redis.call('GET', ARGV[1] .. battery)}
+"""
+
+
 def _battery_key(battery_id: str) -> str:
     return f"{KEY_PREFIX}battery:{battery_id}"
 
@@ -81,19 +90,39 @@ class ParkingService:
         self.db = db
         self.redis = redis
         self._facilities: dict[str, tuple[float, ParkingFacility | None]] = {}
+        self._lookup = redis.register_script(_LOOKUP)
 
     # -- cache ----------------------------------------------------------------------------
 
     async def snapshot(self, battery_id: str) -> dict[str, Any]:
-        key = _battery_key(battery_id)
-        cached = await self.redis.get(key)
+        cached = await self.redis.get(_battery_key(battery_id))
         if cached is not None:
             value: dict[str, Any] = orjson.loads(cached)
             return value
+        return await self._load_snapshot(battery_id)
+
+    async def _load_snapshot(self, battery_id: str) -> dict[str, Any]:
         async with self.db.read_only() as session:
             snapshot = await snapshot_of(session, battery_id)
-        await self.redis.set(key, orjson.dumps(snapshot), ex=SNAPSHOT_TTL_S)
+        await self.redis.set(_battery_key(battery_id), orjson.dumps(snapshot), ex=SNAPSHOT_TTL_S)
         return snapshot
+
+    async def by_reference(self, kind: str, value: str) -> dict[str, Any] | None:
+        """The snapshot of the battery in the vehicle with this plate or VIN (None: no battery
+        on record): one Redis round trip when both the reference and the snapshot are cached."""
+        found = await self._lookup(keys=[_ref_key(kind, value)], args=[KEY_PREFIX + "battery:"])
+        battery_raw, snapshot_raw = found
+        if battery_raw is None:
+            battery_id = await self.battery_of(kind, value)
+        else:
+            text = battery_raw.decode() if isinstance(battery_raw, bytes) else str(battery_raw)
+            battery_id = None if text == NO_BATTERY else text
+        if battery_id is None:
+            return None
+        if snapshot_raw is not None:
+            value_: dict[str, Any] = orjson.loads(snapshot_raw)
+            return value_
+        return await self._load_snapshot(battery_id)
 
     async def battery_of(self, kind: str, value: str) -> str | None:
         """The battery installed in the vehicle with this plate or VIN (None: none known)."""
@@ -161,13 +190,15 @@ class ParkingService:
             plate = normalise_plate(query.plate)
             if not 0 < len(plate) <= MAX_REF:
                 raise InvalidInputError("a plate is 1-40 characters", field="plate")
-            battery_id = await self.battery_of("plate", plate)
+            return decide(
+                await self.by_reference("plate", plate), underground=underground, rules=rules
+            )
         else:
             assert query.vin is not None
             vin = query.vin.strip().upper()
             if not 0 < len(vin) <= MAX_REF:
                 raise InvalidInputError("a VIN is 1-40 characters", field="vin")
-            battery_id = await self.battery_of("vin", vin)
+            return decide(await self.by_reference("vin", vin), underground=underground, rules=rules)
         snapshot = await self.snapshot(battery_id) if battery_id is not None else None
         return decide(snapshot, underground=underground, rules=rules)
 
