@@ -186,6 +186,7 @@ async def request_credential(
             "batteryIdentifier": battery.identifier,
             "safetyGrade": summary.grade.grade,
             "maxAllowedStateOfCharge": cap,
+            "activeAlerts": [],  # issued only when none is open (docs/SAFETY.md)
         },
         "credentialStatus": make_status_entry(
             issuance.status_list_url(status_list.id), index, StatusPurpose.SUSPENSION
