@@ -22,6 +22,7 @@ from backend.charging import service as charging
 from backend.charging.models import ChargingCredential as CredentialRow
 from backend.charging.models import ChargingSession as SessionRow
 from backend.kit.errors import DomainError, ErrorCode, ForbiddenError, UnauthenticatedError
+from backend.kit.events import battery_channel
 from backend.kit.models import as_utc
 from backend.orgs.roles import Role
 from backend.parking import service as parking
@@ -690,8 +691,13 @@ class SafetyMutation:
         )
         if isinstance(result, ChargingSessionRecorded):
             await publish(runtime, notices)
-            if runtime.anchorer is not None and result.session.event_id:
-                runtime.anchorer.wake()
+            if result.session.event_id:
+                if runtime.anchorer is not None:
+                    runtime.anchorer.wake()
+                await runtime.events.publish(
+                    battery_channel(result.session.battery_id),
+                    {"kind": "CHARGING_SESSION", "eventId": result.session.event_id},
+                )
         return result
 
     @strawberry.mutation(description="An inspector clears a safety alert, with the reason.")
