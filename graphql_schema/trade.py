@@ -113,6 +113,27 @@ class ShareCredentialsInput:
 
 
 @strawberry.input
+class WithdrawShareInput:
+    share_id: str
+    idempotency_key: str | None = None
+
+
+@strawberry.type(description="A withdrawn share: its link no longer opens.")
+class ShareWithdrawn:
+    share_id: str
+    battery_id: str
+    withdrawn_at: datetime
+
+    def replay_data(self) -> dict[str, Any]:
+        return {"share_id": self.share_id}
+
+
+WithdrawShareResult = Annotated[
+    ShareWithdrawn | PassportError, strawberry.union("WithdrawShareResult")
+]
+
+
+@strawberry.input
 class OfferTransferInput:
     battery_id: strawberry.ID
     expires_in_s: int | None = None
@@ -227,6 +248,37 @@ class TradeMutation:
         return await run_mutation(
             info,
             operation="shareCredentials",
+            request=request_of(input),
+            idempotency_key=input.idempotency_key,
+            work=work,
+            replay=replay,
+            audit=lambda result: Resource(ResourceKind.BATTERY, id=result.battery_id),
+        )
+
+    @strawberry.mutation(description="The seller withdraws a share link at once.")
+    async def withdraw_share(self, info: Info, input: WithdrawShareInput) -> WithdrawShareResult:
+        runtime = info.context.runtime
+        principal = info.context.principal
+
+        def withdrawn(row: CredentialShare) -> ShareWithdrawn:
+            assert row.revoked_at is not None
+            return ShareWithdrawn(
+                share_id=row.id, battery_id=row.battery_id, withdrawn_at=as_utc(row.revoked_at)
+            )
+
+        async def work(session: AsyncSession) -> ShareWithdrawn:
+            return withdrawn(
+                await trade.withdraw_share(session, runtime, principal, input.share_id)
+            )
+
+        async def replay(session: AsyncSession, data: dict[str, Any]) -> ShareWithdrawn:
+            row = await session.get(CredentialShare, data["share_id"])
+            assert row is not None
+            return withdrawn(row)
+
+        return await run_mutation(
+            info,
+            operation="withdrawShare",
             request=request_of(input),
             idempotency_key=input.idempotency_key,
             work=work,

@@ -310,7 +310,13 @@ async def present_share(
 async def withdraw_share(
     session: AsyncSession, runtime: Runtime, principal: Principal, share_id: str
 ) -> CredentialShare:
-    row = await session.get(CredentialShare, share_id)
+    if not principal.is_authenticated:
+        raise UnauthenticatedError("withdrawing a share needs the seller's credentials")
+    try:
+        share_id = str(uuid.UUID(share_id))
+    except ValueError:
+        raise NotFoundError(f"no share {share_id!r}", field="shareId") from None
+    row = await session.get(CredentialShare, share_id, with_for_update=True)
     if row is None or row.created_by != principal.subject[:120]:
         raise NotFoundError(f"no share {share_id}", field="shareId")
     if row.revoked_at is None:

@@ -123,10 +123,21 @@ async def test_refusals_and_a_borrowed_inspection(
     page = await client.get(f"/share/{shared['token']}", params={"nonce": "bad nonce!"})
     assert page.status_code == 422
 
+    # a withdrawn share no longer opens; only its creator may withdraw it
+    spare = await one(api, SHARE, {"b": good, "d": None}, maker)
+    withdraw = """mutation($s: String!) { withdrawShare(input: {shareId: $s}) { __typename
+      ... on ShareWithdrawn { shareId } ... on PassportError { code } } }"""
+    assert (await one(api, withdraw, {"s": spare["shareId"]}, carol))["code"] == "NOT_FOUND"
+    assert (await one(api, withdraw, {"s": spare["shareId"]}, maker))["shareId"] == spare["shareId"]
+    assert (await one(api, PRESENT, {"t": spare["token"], "n": nonce}))["code"] == "NOT_FOUND"
+    assert (await client.get(f"/share/{spare['token']}")).status_code == 404
+
     # the share expires
     async with runtime.db.unit_of_work() as session:
         row = (
-            await session.exec(select(CredentialShare).where(CredentialShare.battery_id == good))
+            await session.exec(
+                select(CredentialShare).where(CredentialShare.id == shared["shareId"])
+            )
         ).one()
         row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         session.add(row)
