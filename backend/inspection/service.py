@@ -4,7 +4,7 @@ bench tests, complete (assess, grade, issue, update the passport, record the eve
 SQL stays here; the caller's unit of work commits. The credentials are signed as the
 inspector's organisation — its own `did:web` under the platform and its own key in the key
 store — once as Data Integrity (`ecdsa-rdfc-2019`) and once as an SD-JWT VC bound to the
-battery's holder key (`backend.trade.holder`), for selective sharing with a buyer.
+platform's custodial holder key (`backend.trade.holder`), for selective sharing with a buyer.
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ class InspectionService:
             {**unsigned, "id": f"urn:uuid:{uuid.uuid4()}"},
             battery_id=battery.id,
             credential_format=CredentialFormat.SD_JWT,
-            holder_jwk=battery_holder_jwk(self.runtime.platform, battery.id),
+            holder_jwk=battery_holder_jwk(self.runtime.platform),
         )
         self._update_passport(session, battery, assessment, inspector.did, now)
         digest = hashlib.sha256(canonicalize(credential.document).encode("utf-8")).hexdigest()

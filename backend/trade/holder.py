@@ -1,31 +1,34 @@
-"""The battery's holder key: SD-JWT VCs about a battery are bound (`cnf.jwk`) to a key the
-platform keeps for that battery in its key store, and the platform signs a key-binding JWT
-only when the battery's current owner has shared the credential (a share link) — so the
-binding follows the battery from seller to buyer without re-issuing anything.
+"""The custodial holder key: SD-JWT VCs about batteries are bound (`cnf.jwk`) to one key the
+platform keeps in its key store, and the platform signs a key-binding JWT only for a share
+the battery's current owner created, over the buyer's nonce — so the binding follows the
+battery from seller to buyer without re-issuing anything, and a copied SD-JWT cannot be
+presented to a buyer without the owner's share.
+
+One key for all batteries, not one per battery: the platform would hold every per-battery
+key anyway (no security gained), while a key per battery would make every key-store scan
+(DID documents, signer look-ups) grow with the fleet. The KB-JWT's `sd_hash` binds each
+presentation to its own SD-JWT, so one battery's presentation cannot vouch for another's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from credentials.keys import KeyAlgorithm, Signer
 
 if TYPE_CHECKING:
     from backend.platform import PlatformIdentity
 
-# Not a resolvable DID: the key store names every key by a DID-shaped controller, and these
-# keys are only ever published as a `cnf.jwk` inside the credentials they bind.
-HOLDER_PREFIX = "did:bpp-holder:"
+# Not a resolvable DID: the key store names every key by a DID-shaped controller, and this
+# key is only ever published as a `cnf.jwk` inside the credentials it binds. Never rotate
+# it without re-issuing: SD-JWTs bound to the old key could no longer be presented.
+HOLDER_CONTROLLER: Final = "did:bpp-holder:custodial"
 
 
-def holder_controller(battery_id: str) -> str:
-    return f"{HOLDER_PREFIX}{battery_id}"
+def battery_holder(platform: PlatformIdentity) -> Signer:
+    """The custodial holder signer (P-256), created on first use."""
+    return platform.ensure_key(HOLDER_CONTROLLER, KeyAlgorithm.P256)
 
 
-def battery_holder(platform: PlatformIdentity, battery_id: str) -> Signer:
-    """The battery's holder signer (P-256), created on first use."""
-    return platform.ensure_key(holder_controller(battery_id), KeyAlgorithm.P256)
-
-
-def battery_holder_jwk(platform: PlatformIdentity, battery_id: str) -> dict[str, Any]:
-    return dict(battery_holder(platform, battery_id).public_jwk)
+def battery_holder_jwk(platform: PlatformIdentity) -> dict[str, Any]:
+    return dict(battery_holder(platform).public_jwk)

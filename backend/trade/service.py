@@ -265,7 +265,7 @@ async def present_share(
 ) -> SharedPresentation:
     """The seller's credentials as a presentation for this buyer: the public passport and
     the inspection SD-JWT VC with only the chosen disclosures, key-bound to the buyer's
-    nonce (and audience) by the battery's holder key."""
+    nonce (and audience) by the custodial holder key."""
     share = await find_share(session, token)
     validate_nonce(nonce)
     aud = audience or runtime.platform.base_url
@@ -282,7 +282,7 @@ async def present_share(
     presented = present_sd_jwt(
         sd_jwt,
         lambda path: path[0] in chosen,
-        holder=battery_holder(runtime.platform, share.battery_id),
+        holder=battery_holder(runtime.platform),
         nonce=nonce,
         aud=aud,
     )

@@ -293,7 +293,7 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
     assert done["sdJwtCredential"]["id"].startswith("data:application/dc+sd-jwt,")
     sd_token = unwrap_enveloped(done["sdJwtCredential"])
     assert sd_token is not None
-    holder = battery_holder(runtime.platform, battery_id)
+    holder = battery_holder(runtime.platform)
     presented_sd = present_sd_jwt(
         sd_token, lambda path: True, holder=holder, nonce="vc-api-nonce", aud="verifier.example"
     )
