@@ -145,3 +145,28 @@ async def test_refusals_and_a_borrowed_inspection(
     assert expired["code"] == "NOT_FOUND"
     assert "expired" in expired["message"]
     assert (await client.get(f"/share/{shared['token']}")).status_code == 410
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        5,
+        "abc",
+        "a.b.c",
+        [],
+        {},
+        None,
+        {"type": "EnvelopedVerifiableCredential", "id": "data:application/dc+sd-jwt,xx~"},
+        {"type": "EnvelopedVerifiableCredential", "id": "data:application/vc+jwt,a.b.c"},
+        {"type": ["VerifiableCredential"], "credentialSubject": 3},
+    ],
+)
+async def test_garbage_in_a_presentation_fails_verification_without_an_error(
+    client: httpx.AsyncClient, item: object
+) -> None:
+    api = Api(client)
+    presentation = {"type": ["VerifiablePresentation"], "verifiableCredential": [item]}
+    verdict = await one(api, VERIFY, {"p": presentation, "n": "nonce-1234", "a": None, "m": 180})
+    assert verdict["verified"] is False, verdict
+    checks = {c["name"]: c["status"] for c in verdict["checks"]}
+    assert checks["same_battery"] == "UNKNOWN"
