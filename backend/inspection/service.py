@@ -284,6 +284,9 @@ class InspectionService:
             holder_jwk=battery_holder_jwk(self.runtime.platform),
         )
         self._update_passport(session, battery, assessment, inspector.did, now)
+        if self.runtime.passports is not None:
+            # a condition credential the battery has is re-issued with the new values
+            await self.runtime.passports.sync(session, battery.id)
         digest = hashlib.sha256(canonicalize(credential.document).encode("utf-8")).hexdigest()
         event = await lifecycle.record_inspection(
             session,

@@ -203,6 +203,14 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
     assert maker.did is not None
 
     battery_id = await register_battery(api, maker)
+    condition = await one(
+        api,
+        """mutation($b: ID!) { issuePassport(input: {batteryId: $b, kind: CONDITION}) {
+             __typename ... on PassportError { code message } } }""",
+        {"b": battery_id},
+        maker,
+    )
+    assert condition["__typename"] == "IssuePassportSuccess", condition
 
     # -- an inspector that is not accredited on chain cannot open one
     refused = await one(api, OPEN, {"b": battery_id}, inspector)
@@ -314,6 +322,14 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
     assert any(e["kind"] == "INSPECTED" and e["eventId"] == done["eventId"] for e in seen["events"])
     remaining = next(a for a in seen["attributes"] if a["term"] == "remainingCapacity")
     assert remaining["originator"] == inspector.did
+    held = (
+        await api(
+            "query($id: ID!) { battery(id: $id) { conditionCredential { document } } }",
+            {"id": battery_id},
+            maker,
+        )
+    )["battery"]["conditionCredential"]["document"]["credentialSubject"]
+    assert held["remainingCapacity"]["originator"] == inspector.did  # re-issued with it
     proof = await one(api, PROOF, {"e": done["eventId"]})
     assert (proof["verified"], proof["onChain"]) == (True, True), proof
 
