@@ -46,7 +46,13 @@ from credentials.contexts import CREDENTIALS_V2_URL
 from credentials.errors import CredentialError
 from credentials.jose import ENVELOPED_SD_JWT_PREFIX, envelope, unwrap_enveloped
 from credentials.sdjwt import present_sd_jwt
-from credentials.verifier import PLATFORM_POLICY, Check, CheckStatus, VerificationResult
+from credentials.verifier import (
+    PLATFORM_POLICY,
+    Check,
+    CheckName,
+    CheckStatus,
+    VerificationResult,
+)
 from credentials.vocab import VCT_BASE
 
 if TYPE_CHECKING:
@@ -101,6 +107,9 @@ REQUIRED: Final = frozenset(
         *SERVICE_CHECKS,
     }
 )
+# The chain consistency of status lists is asked for and shown, but not required: a publish
+# still pending makes it `unknown` for a few seconds, which must not fail a sale.
+VERIFY_POLICY: Final = PLATFORM_POLICY.with_required(CheckName.CHAIN_CONSISTENCY)
 _CHECK_ORDER: Final = (
     "schema",
     "signature",
@@ -482,7 +491,7 @@ async def verify_trade_presentation(
     for index, item in enumerate(items):
         try:
             result = await verifier.verify(
-                item, challenge=nonce, domain=audience, policy=PLATFORM_POLICY
+                item, challenge=nonce, domain=audience, policy=VERIFY_POLICY
             )
         except (CredentialError, ValueError, TypeError, KeyError):
             result = VerificationResult(

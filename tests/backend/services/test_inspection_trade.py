@@ -395,6 +395,7 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
         "same_battery",
     ):
         assert checks[name] == "PASS", (name, verdict)
+    assert checks["chain_consistency"] == "PASS", verdict  # the passport's list is on chain
     assert verdict["disclosed"]["inspectionGrade"]["value"] == "remanufacture"
     assert "remainingCapacity" not in verdict["disclosed"]
     # a replay with another buyer's nonce fails the key binding
