@@ -384,6 +384,7 @@ async def test_from_manufacture_to_recycling(runtime: Runtime) -> None:
         "removed",
         "installed",
         "accident",
+        "safety_alert",  # the accident's critical safety alert (backend/safety)
         "repaired",
         "removed",
         "repurposed",
