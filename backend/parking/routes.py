@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from backend.auth.principal import Principal
 from backend.kit.errors import InvalidInputError, UnauthenticatedError
 from backend.kit.ratelimit import Bucket
-from backend.parking.service import GateKeys, GateQuery
+from backend.parking.service import GateKeys, GateQuery, RateLimitedError
 from backend.runtime import Runtime
 
 router = APIRouter(tags=["parking"])
@@ -75,46 +75,46 @@ def _client_ip(request: Request, runtime: Runtime) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _rate_limited(runtime: Runtime, principal: Principal, ip: str) -> float | None:
+def _buckets(runtime: Runtime, principal: Principal, ip: str) -> list[Bucket]:
     """The GraphQL API's buckets (graphql_schema/guard.py): the caller's role rate and its
-    IP's, both from `settings.rate_limits` / `rate_limit_ip_per_s`. Seconds to wait, or None."""
+    IP's, both from `settings.rate_limits` / `rate_limit_ip_per_s`."""
     settings = runtime.settings
     burst_s = settings.rate_limit_burst_s
     rates = settings.rate_limits
     role = principal.role.value if principal.role is not None else str(principal.kind)
     rate = rates.get(role, rates.get("default", 50.0))
     ip_rate = settings.rate_limit_ip_per_s
-    return await runtime.rate_limiter.take(
-        [
-            Bucket(f"ip:{ip}", ip_rate, max(1.0, ip_rate * burst_s)),
-            Bucket(f"p:{principal.subject}", rate, max(1.0, rate * burst_s)),
-        ]
-    )
+    return [
+        Bucket(f"ip:{ip}", ip_rate, max(1.0, ip_rate * burst_s)),
+        Bucket(f"p:{principal.subject}", rate, max(1.0, rate * burst_s)),
+    ]
 
 
 async def gate_decision(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     principal = await _principal(runtime, request.headers.get("authorization"))
-    wait = await _rate_limited(runtime, principal, _client_ip(request, runtime))
-    if wait is not None:
+    params = request.query_params
+    try:
+        decision = await runtime.parking.decide(
+            principal,
+            GateQuery(
+                facility_id=params.get("facilityId"),
+                underground=_flag(params.get("underground")),
+                plate=params.get("plate"),
+                vin=params.get("vin"),
+                battery_id=params.get("batteryId"),
+            ),
+            _buckets(runtime, principal, _client_ip(request, runtime)),
+            runtime.rate_limiter,
+        )
+    except RateLimitedError as limited:
         return _problem(
             429,
             "RATE_LIMITED",
-            f"rate limit reached; retry after {wait} s",
+            str(limited),
             request.url.path,
-            **{"Retry-After": str(max(1, math.ceil(wait)))},
+            **{"Retry-After": str(max(1, math.ceil(limited.retry_after_s)))},
         )
-    params = request.query_params
-    decision = await runtime.parking.decide(
-        principal,
-        GateQuery(
-            facility_id=params.get("facilityId"),
-            underground=_flag(params.get("underground")),
-            plate=params.get("plate"),
-            vin=params.get("vin"),
-            battery_id=params.get("batteryId"),
-        ),
-    )
     return Response(
         orjson.dumps(decision.to_json()),
         media_type="application/json",

@@ -11,9 +11,10 @@ cache is two Redis GETs and no database work.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -26,6 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth.principal import Principal
 from backend.kit.db import Database
 from backend.kit.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from backend.kit.ratelimit import _SCRIPT as _RATE_LIMIT_SCRIPT
+from backend.kit.ratelimit import KEY_PREFIX as RATE_KEY_PREFIX
+from backend.kit.ratelimit import Bucket, RateLimiter
 from backend.orgs.roles import Role
 from backend.parking.decision import Decision, decide, policy
 from backend.parking.models import ParkingFacility
@@ -52,6 +56,32 @@ return {battery, redis.call('GET', ARGV[1] .. battery)}
 """
 
 
+# The gate's one round trip: the rate-limit take (the kit's token-bucket script, run as a
+# local function so its buckets are the very ones the GraphQL guard uses) and, when tokens
+# were there, the lookup above. KEYS: the bucket keys, then the reference key. ARGV: the
+# number of buckets, the buckets' (rate, burst) pairs, the snapshot key prefix. Returns
+# {wait_ms} when limited, else {0, battery id or nil, snapshot or nil}.
+_LIMITED_LOOKUP: Final = (
+    "local function take(KEYS, ARGV)\n"
+    + _RATE_LIMIT_SCRIPT
+    + """
+end
+local buckets = tonumber(ARGV[1])
+local keys, args = {}, {}
+for i = 1, buckets do
+  keys[i] = KEYS[i]
+  args[2 * i - 1] = ARGV[2 * i]
+  args[2 * i] = ARGV[2 * i + 1]
+end
+local wait = take(keys, args)
+if wait > 0 then return {wait} end
+local battery = redis.call('GET', KEYS[buckets + 1])
+if not battery or battery == '-' then return {0, battery, false} end
+return {0, battery, redis.call('GET', ARGV[2 * buckets + 2] .. battery)}
+"""
+)
+
+
 def _battery_key(battery_id: str) -> str:
     return f"{KEY_PREFIX}battery:{battery_id}"
 
@@ -76,6 +106,14 @@ async def snapshot_of(session: AsyncSession, battery_id: str) -> dict[str, Any]:
     }
 
 
+class RateLimitedError(Exception):
+    """A gate's bucket is empty (the REST endpoint answers 429 with Retry-After)."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"rate limit reached; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 @dataclass(frozen=True, slots=True)
 class GateQuery:
     facility_id: str | None = None
@@ -91,6 +129,7 @@ class ParkingService:
         self.redis = redis
         self._facilities: dict[str, tuple[float, ParkingFacility | None]] = {}
         self._lookup = redis.register_script(_LOOKUP)
+        self._limited_lookup = redis.register_script(_LIMITED_LOOKUP)
 
     # -- cache ----------------------------------------------------------------------------
 
@@ -107,11 +146,26 @@ class ParkingService:
         await self.redis.set(_battery_key(battery_id), orjson.dumps(snapshot), ex=SNAPSHOT_TTL_S)
         return snapshot
 
-    async def by_reference(self, kind: str, value: str) -> dict[str, Any] | None:
+    async def by_reference(
+        self, kind: str, value: str, limit: Sequence[Bucket] | None = None
+    ) -> dict[str, Any] | None:
         """The snapshot of the battery in the vehicle with this plate or VIN (None: no battery
-        on record): one Redis round trip when both the reference and the snapshot are cached."""
-        found = await self._lookup(keys=[_ref_key(kind, value)], args=[KEY_PREFIX + "battery:"])
-        battery_raw, snapshot_raw = found
+        on record): one Redis round trip — the rate-limit take of `limit` included — when
+        both the reference and the snapshot are cached."""
+        prefix = KEY_PREFIX + "battery:"
+        if limit is None:
+            found = await self._lookup(keys=[_ref_key(kind, value)], args=[prefix])
+        else:
+            keys = [RATE_KEY_PREFIX + b.key for b in limit] + [_ref_key(kind, value)]
+            args: list[Any] = [len(limit)]
+            for bucket in limit:
+                args += [bucket.rate_per_s, bucket.burst]
+            result = await self._limited_lookup(keys=keys, args=[*args, prefix])
+            wait_ms = int(result[0])
+            if wait_ms > 0:
+                raise RateLimitedError(math.ceil(wait_ms / 100) / 10)
+            found = result[1:]
+        battery_raw, snapshot_raw = found[0], found[1]
         if battery_raw is None:
             battery_id = await self.battery_of(kind, value)
         else:
@@ -161,8 +215,23 @@ class ParkingService:
 
     # -- deciding -------------------------------------------------------------------------
 
-    async def decide(self, principal: Principal, query: GateQuery) -> Decision:
+    async def decide(
+        self,
+        principal: Principal,
+        query: GateQuery,
+        limit: Sequence[Bucket] | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> Decision:
+        """The gate's decision. With `limit` (and the `limiter` for the paths that do not
+        look up by plate or VIN) the caller's rate limit is taken first, in the same Redis
+        round trip as a cached lookup; `RateLimitedError` when a bucket is empty."""
         principal.require_role(GATE_ROLES)
+        if limit is not None and (query.battery_id or not (query.plate or query.vin)):
+            assert limiter is not None
+            wait = await limiter.take(list(limit))
+            if wait is not None:
+                raise RateLimitedError(wait)
+            limit = None
         given = [v for v in (query.plate, query.vin, query.battery_id) if v]
         if len(given) != 1:
             raise InvalidInputError("give exactly one of plate, vin or batteryId", field="plate")
@@ -191,14 +260,16 @@ class ParkingService:
             if not 0 < len(plate) <= MAX_REF:
                 raise InvalidInputError("a plate is 1-40 characters", field="plate")
             return decide(
-                await self.by_reference("plate", plate), underground=underground, rules=rules
+                await self.by_reference("plate", plate, limit), underground=underground, rules=rules
             )
         else:
             assert query.vin is not None
             vin = query.vin.strip().upper()
             if not 0 < len(vin) <= MAX_REF:
                 raise InvalidInputError("a VIN is 1-40 characters", field="vin")
-            return decide(await self.by_reference("vin", vin), underground=underground, rules=rules)
+            return decide(
+                await self.by_reference("vin", vin, limit), underground=underground, rules=rules
+            )
         snapshot = await self.snapshot(battery_id) if battery_id is not None else None
         return decide(snapshot, underground=underground, rules=rules)
 

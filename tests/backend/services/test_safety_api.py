@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import select
-from typer.testing import CliRunner
 
 from backend.charging.models import ChargingCredential
-from backend.cli import app as cli_app
 from backend.lifecycle.service import verify_chain
 from backend.orgs.roles import Role
 from backend.runtime import Runtime
@@ -377,20 +376,26 @@ async def test_the_gate_verifies_a_presented_credential_offline_with_a_snapshot(
             documents[url] = (await client.get(url.removeprefix(base))).json()
         write_snapshot(directory, documents, taken_at=datetime.now(UTC))
 
-    def verify(directory: Path) -> tuple[int, dict[str, Any]]:
-        result = CliRunner().invoke(
-            cli_app,
-            ["credentials", "verify", str(presented), "--snapshot", str(directory), "--json"],
+    async def verify(directory: Path) -> tuple[int, dict[str, Any]]:
+        """`bpp credentials verify FILE --snapshot DIR --json` in its own process (the gate)."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from backend.cli import app; app()",
+            *("credentials", "verify", str(presented), "--snapshot", str(directory), "--json"),
+            stdout=asyncio.subprocess.PIPE,
         )
-        return result.exit_code, json.loads(result.stdout)
+        out, _ = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, json.loads(out)
 
     await snapshot(tmp_path / "healthy")
-    code, healthy = await asyncio.to_thread(verify, tmp_path / "healthy")
+    code, healthy = await verify(tmp_path / "healthy")
     assert (code, healthy["verified"]) == (0, True), healthy
     # The pack overheats; the gate's next snapshot carries the suspension.
     await read(gql, car, [(start + 60_000, hot())])
     await snapshot(tmp_path / "hot")
-    code, suspended = await asyncio.to_thread(verify, tmp_path / "hot")
+    code, suspended = await verify(tmp_path / "hot")
     assert (code, suspended["verified"]) == (1, False)
     statuses = {c["name"]: c["status"] for c in suspended["checks"]}
     assert statuses["status_suspension"] == "fail"
