@@ -399,3 +399,29 @@ async def test_the_gate_verifies_a_presented_credential_offline_with_a_snapshot(
     assert (code, suspended["verified"]) == (1, False)
     statuses = {c["name"]: c["status"] for c in suspended["checks"]}
     assert statuses["status_suspension"] == "fail"
+
+
+async def test_the_gate_is_rate_limited_by_its_role_bucket(
+    runtime: Runtime,
+    gql: GraphQLClient,
+    client: httpx.AsyncClient,
+    cpo: OrgKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    car = await car_with_battery(runtime, gql, cpo)
+    busy = await make_key(runtime, "busy-parking-co", Role.PARKING_OPERATOR)
+    monkeypatch.setitem(runtime.settings.rate_limits, "parking-operator", 1.0)
+    burst = max(1, int(runtime.settings.rate_limit_burst_s))
+    answers = [
+        (await gate(client, busy, plate=car.plate, underground="true")) for _ in range(burst + 1)
+    ]
+    assert [status for status, _ in answers] == [200] * burst + [429]
+    limited = answers[-1][1]
+    assert limited["title"] == "RATE_LIMITED"
+    response = await client.get(
+        "/parking/v1/decision",
+        params={"batteryId": car.battery_id, "underground": "true"},
+        headers=busy.headers,
+    )
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
