@@ -113,36 +113,48 @@ def number(measurements: Mapping[str, Any], key: str) -> float | None:
     return None
 
 
-def numbers(measurements: Mapping[str, Any], key: str) -> list[float]:
-    values = measurements.get(key)
-    if not isinstance(values, list | tuple):
-        return []
-    return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+_NUMBER: Final = (int, float)
+
+
+def extremes(values: Any) -> tuple[float | None, float | None]:
+    """Lowest and highest of a list of numbers, in C (`min`/`max`), without a check per
+    element: a list with anything but numbers in it counts as no data. Ingest has validated
+    these lists already; this runs for every sample (docs/BENCHMARKS.md)."""
+    if type(values) not in (list, tuple) or not values:
+        return None, None
+    try:
+        low, high = min(values), max(values)
+    except TypeError:
+        return None, None
+    if type(low) not in _NUMBER or type(high) not in _NUMBER:
+        return None, None
+    return float(low), float(high)
+
+
+def _lowest(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _highest(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
 
 
 def cell_extremes(m: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    cells = numbers(m, "cell_voltages_v")
-    low, high = number(m, "cell_voltage_min_v"), number(m, "cell_voltage_max_v")
-    if cells:
-        low = min(cells) if low is None else min(low, *cells)
-        high = max(cells) if high is None else max(high, *cells)
-    return low, high
+    low, high = extremes(m.get("cell_voltages_v"))
+    return (
+        _lowest(low, number(m, "cell_voltage_min_v")),
+        _highest(high, number(m, "cell_voltage_max_v")),
+    )
 
 
 def hottest(m: Mapping[str, Any]) -> float | None:
-    values = numbers(m, "temperatures_c")
-    top = number(m, "temperature_max_c")
-    if top is not None:
-        values.append(top)
-    return max(values) if values else None
+    return _highest(extremes(m.get("temperatures_c"))[1], number(m, "temperature_max_c"))
 
 
 def coldest(m: Mapping[str, Any]) -> float | None:
-    values = numbers(m, "temperatures_c")
-    low = number(m, "temperature_min_c")
-    if low is not None:
-        values.append(low)
-    return min(values) if values else None
+    return _lowest(extremes(m.get("temperatures_c"))[0], number(m, "temperature_min_c"))
 
 
 def soc_of(m: Mapping[str, Any]) -> float | None:
@@ -191,6 +203,8 @@ class _Evaluator:
     def __init__(self, limits: Thresholds, previous: Previous) -> None:
         self.t = limits
         self.before = previous.reading
+        self.before_top = hottest(previous.reading.measurements) if previous.reading else None
+        self.top: float | None = None  # the hottest temperature of the reading just evaluated
         self.in_deep = previous.in_deep_discharge
         self.in_over = previous.in_overcharge
         self.soh_before: float | None = (
@@ -305,7 +319,9 @@ class _Evaluator:
 
     def _temperatures(self, r: Reading) -> Iterable[tuple[Rule, Verdict]]:
         t, m = self.t, r.measurements
-        top = hottest(m)
+        sensor_low, sensor_high = extremes(m.get("temperatures_c"))
+        top = _highest(sensor_high, number(m, "temperature_max_c"))
+        cold = _lowest(sensor_low, number(m, "temperature_min_c"))
         clear_margin = t.temperature_clear_margin_c
         if top is not None:
             level = _level(
@@ -324,28 +340,27 @@ class _Evaluator:
                 )
             elif top < t.pack_temperature_warning_c - clear_margin:
                 yield Rule.PACK_OVERTEMPERATURE, True
-        sensors = numbers(m, "temperatures_c")
-        if sensors:
-            index = max(range(len(sensors)), key=sensors.__getitem__)
-            hot = sensors[index]
+        if sensor_high is not None and sensor_low is not None:
+            hot = sensor_high
             level = _level(
                 hot, t.module_temperature_warning_c, t.module_temperature_critical_c, above=True
             )
             if level:
+                index = list(m["temperatures_c"]).index(hot) + 1
                 yield (
                     Rule.MODULE_OVERTEMPERATURE,
                     Finding(
                         Rule.MODULE_OVERTEMPERATURE,
                         level[0],
                         r.at,
-                        f"module sensor {index + 1} at {hot:.1f} °C, limit {level[1]} °C",
-                        _evidence(r, level[1], sensor=index + 1, temperatureC=hot),
+                        f"module sensor {index} at {hot:.1f} °C, limit {level[1]} °C",
+                        _evidence(r, level[1], sensor=index, temperatureC=hot),
                     ),
                 )
             elif hot < t.module_temperature_warning_c - clear_margin:
                 yield Rule.MODULE_OVERTEMPERATURE, True
-            if len(sensors) >= 2:
-                spread = max(sensors) - min(sensors)
+            if len(m["temperatures_c"]) >= 2:
+                spread = sensor_high - sensor_low
                 yield (
                     Rule.TEMPERATURE_SPREAD,
                     Finding(
@@ -354,14 +369,15 @@ class _Evaluator:
                         r.at,
                         f"module temperatures {spread:.1f} °C apart, limit "
                         f"{t.temperature_spread_c} °C",
-                        _evidence(r, t.temperature_spread_c, temperaturesC=sensors),
+                        _evidence(
+                            r, t.temperature_spread_c, temperaturesC=list(m["temperatures_c"])
+                        ),
                     )
                     if spread > t.temperature_spread_c
                     else True,
                 )
         if top is not None:
-            before = self.before
-            top_before = hottest(before.measurements) if before is not None else None
+            before, top_before = self.before, self.before_top
             if before is not None and top_before is not None:
                 gap = (r.at - before.at).total_seconds()
                 if RISE_MIN_GAP_S <= gap <= RISE_MAX_GAP_S:
@@ -395,9 +411,10 @@ class _Evaluator:
                         if rate > t.temperature_rise_c_per_min
                         else True,
                     )
+        if top is not None:
+            self.top = top
         charging = is_charging(m)
-        if charging is not None and (top is not None or coldest(m) is not None):
-            cold = coldest(m)
+        if charging is not None and (top is not None or cold is not None):
             extreme = charging and (
                 (top is not None and top > t.charge_max_c)
                 or (cold is not None and cold < t.charge_min_c)
@@ -470,6 +487,7 @@ def evaluate(limits: Thresholds, readings: Iterable[Reading], previous: Previous
                 outcome.healthy_at = None
             else:
                 outcome.healthy_at = reading.at
-        if hottest(reading.measurements) is not None:
-            evaluator.before = reading
+        if evaluator.top is not None:
+            evaluator.before, evaluator.before_top = reading, evaluator.top
+            evaluator.top = None
     return evaluation
