@@ -71,9 +71,10 @@ def create_app(
             },
         )
 
+    # The gate endpoint first: routes are matched in order, and gates call it most.
+    app.include_router(parking_router)
     register_routes(app)
     app.include_router(vcapi_router)
-    app.include_router(parking_router)
     app.include_router(graphql_router(settings), prefix="/graphql")
     app.include_router(web_router)
     app.add_middleware(
