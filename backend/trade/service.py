@@ -198,7 +198,8 @@ def validate_disclose(disclose: Iterable[str] | None) -> list[str]:
         raise InvalidInputError(
             f"not claims of the inspection credential: {', '.join(unknown)}", field="disclose"
         )
-    return sorted(set(chosen))
+    # the subject (the passport id) is always disclosed: `same_battery` needs it
+    return sorted({*chosen, "sub"})
 
 
 async def create_share(

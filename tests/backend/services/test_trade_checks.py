@@ -100,7 +100,8 @@ async def test_refusals_and_a_borrowed_inspection(
             == []
         )
 
-    shared = await one(api, SHARE, {"b": good, "d": None}, maker)
+    shared = await one(api, SHARE, {"b": good, "d": ["stateOfHealth"]}, maker)
+    assert shared["disclose"] == ["stateOfHealth", "sub"]  # the subject always goes along
     bad_nonce = await one(api, PRESENT, {"t": shared["token"], "n": "short"})
     assert bad_nonce["code"] == "INVALID_INPUT"
     assert (await one(api, PRESENT, {"t": "x" * 40, "n": "a-good-nonce"}))["code"] == "NOT_FOUND"
