@@ -449,6 +449,13 @@ async def test_inspection_to_trade(client: httpx.AsyncClient, runtime: Runtime) 
     assert battery_id not in {
         b["batteryId"] for b in (await api(MINE, None, alice))["me"]["batteries"]
     }
+    access = "query($id: ID!) { battery(id: $id) { access { groups } } }"
+    groups_of = {
+        who.name: (await api(access, {"id": battery_id}, who))["battery"]["access"]["groups"]
+        for who in (alice, bob)
+    }
+    assert "PERFORMANCE" in groups_of["bob"]
+    assert groups_of["alice"] == []  # the old owner reads public data only
     assert (await client.get(f"/share/{shared['token']}")).status_code == 404  # alice's share ended
     await settle(runtime)
     proof = await one(api, PROOF, {"e": accepted["eventId"]})
