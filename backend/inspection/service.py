@@ -30,7 +30,6 @@ from backend.kit.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
-from backend.kit.models import as_utc
 from backend.lifecycle import service as lifecycle
 from backend.orgs.models import Organisation
 from backend.orgs.roles import Role
@@ -45,6 +44,7 @@ from backend.passports.service import (
     xsd_datetime,
 )
 from backend.trade.holder import battery_holder_jwk
+from backend.vehicles.models import Vehicle
 from backend.vehicles.service import current_installation
 from credentials.contexts import CREDENTIALS_V2_URL
 from credentials.jcs import canonicalize
@@ -257,8 +257,6 @@ class InspectionService:
         installation = await current_installation(session, battery.id)
         vin = None
         if installation is not None:
-            from backend.vehicles.models import Vehicle
-
             vehicle = await session.get(Vehicle, installation.vehicle_id)
             vin = vehicle.vin if vehicle is not None else None
         subject = inspection_subject(battery, assessment, now, vin=vin)
@@ -457,7 +455,3 @@ async def latest_inspection(session: AsyncSession, battery_id: str) -> Inspectio
             .limit(1)
         )
     ).first()
-
-
-def completed_at(row: Inspection) -> datetime | None:
-    return as_utc(row.completed_at) if row.completed_at is not None else None

@@ -37,7 +37,6 @@ from backend.kit.errors import (
 from backend.kit.models import as_utc
 from backend.lifecycle import service as lifecycle
 from backend.lifecycle.models import LifecycleEvent
-from backend.orgs.models import Organisation
 from backend.passports.models import Battery
 from backend.passports.service import ensure_writable, get_battery
 from backend.trade.holder import battery_holder
@@ -576,10 +575,6 @@ async def accept_transfer(
     appended (anchored by the anchorer), and the seller's open shares end."""
     if not principal.is_authenticated:
         raise UnauthenticatedError("accepting a transfer needs the buyer's credentials")
-    if principal.kind is PrincipalKind.ORGANISATION and principal.organisation_id is not None:
-        organisation = await session.get(Organisation, principal.organisation_id)
-        if organisation is None:
-            raise ForbiddenError("unknown organisation")
     buyer_owner = owner_id_of(runtime, principal)
     if not isinstance(code, str) or not 8 <= len(code) <= 100:
         raise NotFoundError("no such transfer offer", field="code")
