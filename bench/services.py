@@ -54,9 +54,14 @@ def _free_port() -> int:
 
 def _environment(data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
+    shared = {
+        "BPP_REDIS_URL": env.get("BPP_BENCH_REDIS_URL", ""),
+        "BPP_CHAIN_RPC_URL": env.get("BPP_BENCH_CHAIN_RPC_URL", ""),
+    }
     for name in list(env):
         if name.startswith("BPP_"):
             del env[name]
+    env.update({name: value for name, value in shared.items() if value})
     env.update(
         {
             "BPP_DATA_DIR": str(data_dir),
@@ -93,6 +98,12 @@ async def _seed(data_dir: Path, count: int, hot_every: int) -> dict[str, Any]:
     from backend.vehicles.service import register_vehicle
 
     settings = Settings()
+    if settings.redis_url:  # a scratch database named by BPP_BENCH_REDIS_URL: start empty
+        from backend.kit.redis import connect
+
+        scratch = connect(settings.redis_url)
+        await scratch.flushdb()
+        await scratch.aclose()
     runtime = await Runtime.start(settings, background=False)
     plates: list[str] = []
     battery_ids: list[str] = []
@@ -198,8 +209,10 @@ async def _open_loop(
     port: int, requests: Sequence[bytes], rate: float, seconds: float, connections: int
 ) -> dict[str, Any]:
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await Connection.open(port))
+    for index in range(connections):
+        connection = await Connection.open(port)
+        await connection.send(requests[index % len(requests)])  # opened before the clock
+        pool.put_nowait(connection)
     latencies: list[float] = []
     errors = 0
     total = int(rate * seconds)
@@ -291,9 +304,20 @@ async def _settle(data_dir: Path, timeout_s: float = 120.0) -> float:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """CPU seconds of the server and its live worker processes (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        pending += [int(child) for child in children]
+    return total
 
 
 CHARGING_QUERY = (
@@ -320,6 +344,8 @@ async def _measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "serve",
         "--port",
         str(port),
+        "--workers",
+        str(args.workers),
         env=_environment(data_dir),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -398,7 +424,15 @@ async def _measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "load_average_after": [round(x, 2) for x in load_after],
         "cpus": os.cpu_count(),
         "settle_s": round(settle_s, 1),
-        "server": "bpp serve, 1 uvicorn process, embedded SQLite + Valkey + EVM",
+        "server": (
+            f"bpp serve --workers {args.workers}, SQLite, "
+            + ("Redis " if os.environ.get("BPP_BENCH_REDIS_URL") else "embedded Valkey ")
+            + (
+                "+ external EVM node"
+                if os.environ.get("BPP_BENCH_CHAIN_RPC_URL")
+                else "+ in-process EVM"
+            )
+        ),
     }
 
 
@@ -411,6 +445,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--charging-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn workers; more than 1 needs BPP_BENCH_REDIS_URL (a scratch database, "
+        "flushed) and BPP_BENCH_CHAIN_RPC_URL (e.g. anvil)",
+    )
     parser.add_argument(
         "--profile", type=Path, default=None, help="write the server's cProfile stats here"
     )
