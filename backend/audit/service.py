@@ -13,12 +13,14 @@ lets a driver's anonymisation leave the chain intact.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import text
 from sqlmodel import col, select
@@ -266,13 +268,69 @@ class AuditTrail:
         return decisions
 
     async def flush(self, db: Database) -> int:
-        """Write what was collected (one transaction); the number of entries written."""
+        """Write what was collected; the number of entries written. Returns once they are
+        committed (through the database's `GroupCommit`, shared with concurrent requests)."""
         pending, self.pending = self.pending, []
         if not pending:
             return 0
-        async with db.unit_of_work() as session:
-            await append_entries(session, pending)
+        await GroupCommit.of(db).append(pending)
         return len(pending)
+
+
+class GroupCommit:
+    """Read audit entries of concurrent requests appended in shared transactions.
+
+    Every read of restricted data appends to one hash chain, so appends serialise on the
+    chain head; one transaction per request would cap the whole API at the database's
+    commit rate. Here a request hands its entries over and waits until they are committed:
+    whatever arrives while a transaction is running goes into the next one, in arrival
+    order. Nothing is answered before its entries are durable, and a failed transaction
+    fails exactly the requests whose entries it held.
+    """
+
+    _by_database: ClassVar[weakref.WeakKeyDictionary[Database, GroupCommit]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._waiting: list[tuple[Sequence[PendingEntry], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, db: Database) -> GroupCommit:
+        found = cls._by_database.get(db)
+        if found is None:
+            found = cls._by_database[db] = cls(db)
+        return found
+
+    async def append(self, pending: Sequence[PendingEntry]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((pending, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name="audit-group-commit")
+        await done
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self._db.unit_of_work() as session:
+                    await append_entries(session, [e for entries, _ in batch for e in entries])
+            except BaseException as error:
+                for _, done in batch:
+                    if done.done():
+                        continue
+                    if isinstance(error, Exception):
+                        done.set_exception(error)
+                    else:  # cancelled (shutdown): the waiting requests are cancelled too
+                        done.cancel()
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,11 @@ def create_engine(url: str, *, sqlite_begin: str = "BEGIN IMMEDIATE") -> AsyncEn
         url,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip before every session's first query): a
+        # connection the server dropped fails its first statement instead, SQLAlchemy
+        # invalidates the pool on that disconnect error, and connections are recycled
+        # after half an hour so idle ones do not outlive server-side timeouts.
+        pool_recycle=1800,
         # JSON columns (telemetry state, histograms) through orjson, with the standard
         # parser for what orjson reads differently (integers beyond 64 bits).
         json_deserializer=fastjson.loads,
@@ -66,10 +70,16 @@ class Database:
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._read_engine = create_engine(url, sqlite_begin="BEGIN") if self.is_sqlite else None
-        self.read_sessions = (
-            async_sessionmaker(self._read_engine, class_=AsyncSession, expire_on_commit=False)
+        # On PostgreSQL reads run without BEGIN / ROLLBACK (autocommit on the same pool):
+        # under READ COMMITTED every statement takes its own snapshot inside a transaction
+        # too, so a read-only transaction bought nothing but two round trips per session.
+        readers = (
+            self._read_engine
             if self._read_engine is not None
-            else self.sessions
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self.read_sessions = async_sessionmaker(
+            readers, class_=AsyncSession, expire_on_commit=False
         )
 
     @property
@@ -93,6 +103,8 @@ class Database:
 
     @asynccontextmanager
     async def read_only(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: on PostgreSQL each statement commits by itself, so a
+        write here would not be atomic — writes belong in `unit_of_work`."""
         async with self.read_sessions() as session:
             yield session
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -143,19 +144,27 @@ async def test_a_replayed_idempotency_key_returns_the_first_result_and_writes_no
 
 @contextmanager
 def counting_queries(runtime: Runtime) -> Iterator[list[str]]:
+    """The statements run on behalf of the code inside the block (tasks it starts included,
+    through the context they copy) — not those of the runtime's background tasks."""
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if _COUNTING.get():
+            statements.append(statement)
 
     engines = [engine.sync_engine for engine in runtime.db.engines]
     for engine in engines:
         event.listen(engine, "before_cursor_execute", count)
+    token = _COUNTING.set(True)
     try:
         yield statements
     finally:
+        _COUNTING.reset(token)
         for engine in engines:
             event.remove(engine, "before_cursor_execute", count)
+
+
+_COUNTING: ContextVar[bool] = ContextVar("counting_queries", default=False)
 
 
 async def test_passports_of_a_page_load_in_one_query_not_one_per_battery(
@@ -220,4 +229,4 @@ async def test_a_page_with_every_nested_field_costs_the_same_queries_for_2_or_6(
         return len([s for s in statements if any(t in s for t in DOMAIN_TABLES)])
 
     few, many = await queries_for(2), await queries_for(6)
-    assert few == many  # one query per kind of data, whatever the page size
+    assert few == many >= 3  # one query per kind of data, whatever the page size

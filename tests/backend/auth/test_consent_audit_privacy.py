@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -445,3 +446,65 @@ async def test_audit_trail_collects_reads_and_writes_them_in_one_go(
     assert rows[0].reason == "battery screen"
     assert rows[1].prev_hash == rows[0].entry_hash
     assert chain.ok
+
+
+async def test_concurrent_flushes_share_commits_and_keep_one_chain(
+    auth: AuthServices, auth_db: Database
+) -> None:
+    """Many requests flushing at once: every one returns with its entries committed, in one
+    unbroken chain; a transaction that fails fails the requests it held, not later ones."""
+    import asyncio
+
+    from backend.audit import service as audit_service
+
+    driver, _ = await _driver(auth, auth_db)
+    owner = Principal(driver_id=driver.id)
+    prefix = f"group-{uuid.uuid4().hex[:8]}"
+
+    def trail(index: int) -> AuditTrail:
+        made = AuditTrail(owner, request_id=f"{prefix}-{index}")
+        made.authorize_read(
+            Action.READ_RESTRICTED,
+            Resource(ResourceKind.BATTERY, id=f"b-{index}", owner_id=driver.id, data_group=GROUP),
+        )
+        return made
+
+    counts = await asyncio.gather(*(trail(i).flush(auth_db) for i in range(40)))
+    assert counts == [1] * 40
+    async with auth_db.read_only() as session:
+        rows = (
+            await session.exec(
+                select(AuditEntry).where(col(AuditEntry.request_id).startswith(prefix))
+            )
+        ).all()
+        assert sorted(str(r.resource_id) for r in rows) == sorted(f"b-{i}" for i in range(40))
+        assert (await verify_chain(session)).ok
+
+    real = audit_service.append_entries
+    calls = 0
+
+    async def fail_once(session: Any, pending: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("disk full")
+        return await real(session, pending)
+
+    audit_service.append_entries = fail_once
+    try:
+        with pytest.raises(RuntimeError, match="disk full"):
+            await trail(100).flush(auth_db)
+        assert await trail(101).flush(auth_db) == 1
+    finally:
+        audit_service.append_entries = real
+    async with auth_db.read_only() as session:
+        written = {
+            r.request_id
+            for r in (
+                await session.exec(
+                    select(AuditEntry).where(col(AuditEntry.request_id).startswith(prefix))
+                )
+            ).all()
+        }
+    assert f"{prefix}-100" not in written
+    assert f"{prefix}-101" in written
