@@ -159,7 +159,8 @@ async def test_tampering_past_the_guards_is_detected(runtime: Runtime, tampering
     assert runtime.anchorer is not None
     _, battery_id = await _battery_with_events(runtime, f"chain-{tampering}", 3)
     await runtime.anchorer.anchor_once()  # anchored first: proofs must notice the change too
-    async with runtime.db.read_only() as session:
+    # A transactional session (not `read_only`, which autocommits on PostgreSQL).
+    async with runtime.db.sessions() as session:
         for statement in DROP_GUARDS[runtime.db.is_sqlite]:
             await session.exec(text(statement))  # type: ignore[call-overload]
         events = await verify_chain(session, battery_id)
