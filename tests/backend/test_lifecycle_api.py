@@ -18,8 +18,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from backend.chain.models import ChainTransaction
-from backend.issuance.models import StatusChange
+from backend.issuance.models import IssuedCredential, StatusChange
 from backend.lifecycle.models import LifecycleEvent
 from backend.orgs.roles import Role
 from backend.runtime import Runtime
@@ -260,12 +259,34 @@ async def test_manufacture_to_recycling_with_swap_and_repurposing(
     ]
 
 
-async def counts(runtime: Runtime) -> tuple[int, int, int]:
+async def counts(runtime: Runtime, battery_id: str) -> tuple[int, int, int]:
+    """This battery's events, status changes of its credentials' entries, and revocations.
+
+    Scoped to the battery: the runtime's background tasks (anchorer, status publisher) write
+    chain transactions of their own at any moment. A chain write for a revocation needs a
+    status change first, so no new status change means nothing was queued for the chain.
+    """
     async with runtime.db.read_only() as session:
-        events = (await session.exec(select(func.count()).select_from(LifecycleEvent))).one()
-        changes = (await session.exec(select(func.count()).select_from(StatusChange))).one()
-        chain = (await session.exec(select(func.count()).select_from(ChainTransaction))).one()
-    return int(events), int(changes), int(chain)
+        events = (
+            await session.exec(
+                select(func.count())
+                .select_from(LifecycleEvent)
+                .where(LifecycleEvent.battery_id == battery_id)
+            )
+        ).one()
+        credentials = (
+            await session.exec(
+                select(IssuedCredential).where(IssuedCredential.battery_id == battery_id)
+            )
+        ).all()
+        entries = {(c.status_list_id, c.status_index) for c in credentials}
+        changes = [
+            row
+            for row in (await session.exec(select(StatusChange))).all()
+            if (row.status_list_id, row.index) in entries
+        ]
+        revoked = sum(1 for c in credentials if c.revoked_at is not None)
+    return int(events), len(changes), revoked
 
 
 async def test_a_failing_step_inside_a_mutation_writes_nothing_and_queues_nothing(
@@ -277,12 +298,12 @@ async def test_a_failing_step_inside_a_mutation_writes_nothing_and_queues_nothin
     maker = await make_org(runtime, "rollback-maker", Role.MANUFACTURER)
     second_life = await make_org(runtime, "rollback-slo", Role.SECOND_LIFE_OPERATOR)
     identifiers = [f"RB-{uuid.uuid4().hex[:8].upper()}" for _ in range(2)]
-    ids = []
+    ids, internal_ids = [], []
     for identifier in identifiers:
         answer = (
             await api(
                 """mutation($i: RegisterBatteryInput!) { registerBattery(input: $i) {
-                     ... on RegisterBatterySuccess { battery { id } } } }""",
+                     ... on RegisterBatterySuccess { battery { id batteryId } } } }""",
                 {
                     "i": {
                         "identifier": identifier,
@@ -297,18 +318,19 @@ async def test_a_failing_step_inside_a_mutation_writes_nothing_and_queues_nothin
             )
         )["registerBattery"]
         ids.append(answer["battery"]["id"])
-    battery = ids[0]
+        internal_ids.append(answer["battery"]["batteryId"])
+    battery, battery_internal_id = ids[0], internal_ids[0]
     await api(EVENT, {"b": battery, "k": "MANUFACTURED", "d": None}, maker)
     await api(ISSUE, {"b": battery, "k": "PASSPORT"}, maker)
     await api(TRANSFER, {"b": battery, "o": second_life.did}, maker)
     await runtime.issuance.publish_status_changes()
-    before = await counts(runtime)
+    before = await counts(runtime, battery_internal_id)
     failed = (await api(SECOND_LIFE, {"b": battery, "i": identifiers[1]}, second_life))[
         "startSecondLife"
     ]
     assert failed["__typename"] == "PassportError"
     assert failed["code"] == "ALREADY_EXISTS"
-    assert await counts(runtime) == before
+    assert await counts(runtime, battery_internal_id) == before
     state = (await api(CREDENTIALS, {"id": battery}))["battery"]
     assert state["ceasedAt"] is None
     assert state["passport"]["status"] == "ACTIVE"
