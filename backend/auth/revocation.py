@@ -68,5 +68,8 @@ class SessionRevocations:
             raise AuthUnavailableError(f"cannot check revocations: {exc}") from None
         if session_marker is not None:
             raise TokenRevokedError("this session was signed out")
-        if not_before is not None and claims.issued_at < float(not_before):
+        # Issued in the same millisecond as the revocation counts as before it: a token the
+        # revocation may have been meant for never survives it (a login racing the
+        # revocation within that millisecond just signs in again).
+        if not_before is not None and claims.issued_at <= float(not_before):
             raise TokenRevokedError("this token was revoked")

@@ -76,8 +76,9 @@ class AccessTokens:
         role: str | None = None,
         ttl_s: int | None = None,
     ) -> tuple[str, AccessClaims]:
-        # Sub-second `iat` (RFC 7519 allows non-integer NumericDates) so that a revocation
-        # marker set in the same second as a later login does not catch the new token.
+        # Millisecond `iat` (RFC 7519 allows non-integer NumericDates) so that a revocation
+        # marker set in the same second as a later login does not catch the new token (the
+        # same millisecond does: see `Revocations.check`).
         now = round(self.clock(), 3)
         claims = AccessClaims(
             kind=kind,
