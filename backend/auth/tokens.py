@@ -78,7 +78,7 @@ class AccessTokens:
     ) -> tuple[str, AccessClaims]:
         # Millisecond `iat` (RFC 7519 allows non-integer NumericDates) so that a revocation
         # marker set in the same second as a later login does not catch the new token (the
-        # same millisecond does: see `Revocations.check`).
+        # same millisecond does: see `SessionRevocations.check`).
         now = round(self.clock(), 3)
         claims = AccessClaims(
             kind=kind,
