@@ -11,12 +11,13 @@ cleared it has seen the battery since).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 import structlog
-from sqlalchemy import func
+from sqlalchemy import func, true
 from sqlmodel import col, select
 
 from backend.kit.models import as_utc
@@ -43,7 +44,13 @@ class SweepResult:
     regraded: int
 
 
-async def sweep(runtime: Runtime, now: datetime | None = None) -> SweepResult:
+async def sweep(
+    runtime: Runtime,
+    now: datetime | None = None,
+    *,
+    battery_ids: Sequence[str] | None = None,
+) -> SweepResult:
+    """One pass over every battery with telemetry (or only `battery_ids`)."""
     now = now or datetime.now(UTC)
     seen = notices_count = regraded = 0
     after = ""
@@ -55,6 +62,11 @@ async def sweep(runtime: Runtime, now: datetime | None = None) -> SweepResult:
                         select(TelemetryState, Battery.chemistry, Battery.model)
                         .join(Battery, col(Battery.id) == col(TelemetryState.battery_id))
                         .where(col(TelemetryState.battery_id) > after)
+                        .where(
+                            col(TelemetryState.battery_id).in_(battery_ids)
+                            if battery_ids is not None
+                            else true()
+                        )
                         .order_by(col(TelemetryState.battery_id))
                         .limit(PAGE)
                     )
