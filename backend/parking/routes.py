@@ -75,6 +75,18 @@ def _client_ip(request: Request, runtime: Runtime) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _anonymous_buckets(runtime: Runtime, request: Request) -> list[Bucket]:
+    settings = runtime.settings
+    ip = _client_ip(request, runtime)
+    rate = settings.rate_limits.get("anonymous", settings.rate_limits.get("default", 50.0))
+    ip_rate = settings.rate_limit_ip_per_s
+    burst_s = settings.rate_limit_burst_s
+    return [
+        Bucket(f"ip:{ip}", ip_rate, max(1.0, ip_rate * burst_s)),
+        Bucket(f"anon:{ip}", rate, max(1.0, rate * burst_s)),
+    ]
+
+
 def _buckets(runtime: Runtime, principal: Principal, ip: str) -> list[Bucket]:
     """The GraphQL API's buckets (graphql_schema/guard.py): the caller's role rate and its
     IP's, both from `settings.rate_limits` / `rate_limit_ip_per_s`."""
@@ -92,7 +104,21 @@ def _buckets(runtime: Runtime, principal: Principal, ip: str) -> list[Bucket]:
 
 async def gate_decision(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    principal = await _principal(runtime, request.headers.get("authorization"))
+    try:
+        principal = await _principal(runtime, request.headers.get("authorization"))
+    except UnauthenticatedError:
+        # Failed sign-ins count against the address like anonymous GraphQL requests do, so
+        # guessing keys costs the guesser, not the database.
+        wait = await runtime.rate_limiter.take(_anonymous_buckets(runtime, request))
+        if wait is not None:
+            return _problem(
+                429,
+                "RATE_LIMITED",
+                f"rate limit reached; retry after {wait} s",
+                request.url.path,
+                **{"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        raise
     params = request.query_params
     try:
         decision = await runtime.parking.decide(

@@ -425,3 +425,21 @@ async def test_the_gate_is_rate_limited_by_its_role_bucket(
     )
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_failed_gate_sign_ins_are_rate_limited_by_address(
+    runtime: Runtime, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(runtime.settings.rate_limits, "anonymous", 1.0)
+    burst = max(1, int(runtime.settings.rate_limit_burst_s))
+    statuses = [
+        (
+            await client.get(
+                "/parking/v1/decision",
+                params={"plate": "123GA4567", "underground": "true"},
+                headers={"Authorization": "Bearer bpp_not_a_key"},
+            )
+        ).status_code
+        for _ in range(burst + 1)
+    ]
+    assert statuses == [401] * burst + [429]
