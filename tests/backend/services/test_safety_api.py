@@ -443,3 +443,23 @@ async def test_failed_gate_sign_ins_are_rate_limited_by_address(
         for _ in range(burst + 1)
     ]
     assert statuses == [401] * burst + [429]
+
+
+async def test_who_reads_a_batterys_safety_state(
+    runtime: Runtime, gql: GraphQLClient, cpo: OrgKey, parker: OrgKey, manufacturer: OrgKey
+) -> None:
+    car = await car_with_battery(runtime, gql, cpo)
+    outsider = await make_key(runtime, "safety-outsider", Role.RECYCLER)
+    for key, expected in (
+        (manufacturer, "BatterySafety"),  # the battery's own organisation
+        (parker, "BatterySafety"),
+        (cpo, "BatterySafety"),
+        (outsider, "FORBIDDEN"),
+        (None, "UNAUTHENTICATED"),
+    ):
+        result = (await gql(BATTERY_SAFETY, {"id": car.battery_id}, key=key))["batterySafety"]
+        assert result.get("code", result["__typename"]) == expected, (key, result)
+    missing = (
+        await gql(BATTERY_SAFETY, {"id": "7c0d0000-0000-4000-8000-000000000000"}, key=parker)
+    )["batterySafety"]
+    assert missing["code"] == "NOT_FOUND"
