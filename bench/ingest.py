@@ -76,6 +76,7 @@ class IngestFigures:
     workers: int
     server_cpu_s: float
     postgres_cpu_s: float
+    loadgen_cpu_s: float
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class IngestFigures:
             "ingest_workers": self.workers,
             "ingest_server_cpu_s": round(self.server_cpu_s, 2),
             "ingest_postgres_cpu_s": round(self.postgres_cpu_s, 2),
+            "ingest_loadgen_cpu_s": round(self.loadgen_cpu_s, 2),
             # What one dedicated core would sustain: accepted samples per CPU second of the
             # server process, and of server + PostgreSQL together.
             "ingest_samples_per_server_cpu_s": round(self.accepted / self.server_cpu_s)
@@ -414,9 +416,11 @@ def measure_ingest(
             server_pids = _processes(root=process.pid)
             server_before = _cpu_seconds(server_pids)
             pg_before = _cpu_by_process(_processes(comm="postgres"))
+            own_before = time.process_time()
             latencies, accepted, errors, elapsed = asyncio.run(
                 _play(f"http://127.0.0.1:{port}/graphql", bodies, sizes, upload_period_s)
             )
+            loadgen_cpu = time.process_time() - own_before
             server_cpu = _cpu_seconds(server_pids) - server_before
             pg_cpu = _cpu_since(pg_before, "postgres")
         except Exception:
@@ -448,6 +452,7 @@ def measure_ingest(
         workers=workers,
         server_cpu_s=server_cpu,
         postgres_cpu_s=pg_cpu,
+        loadgen_cpu_s=loadgen_cpu,
     )
 
 
