@@ -294,13 +294,15 @@ class GroupCommit:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._loop = asyncio.get_running_loop()
         self._waiting: list[tuple[Sequence[PendingEntry], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     def of(cls, db: Database) -> GroupCommit:
+        """The database's group commit on the running event loop (one loop at a time)."""
         found = cls._by_database.get(db)
-        if found is None:
+        if found is None or found._loop is not asyncio.get_running_loop():
             found = cls._by_database[db] = cls(db)
         return found
 
