@@ -1,7 +1,9 @@
 """Charging & safety benchmark: ``python -m bench.services --json``.
 
-Starts ``bpp serve`` (one uvicorn process, embedded defaults: SQLite, embedded Valkey,
-in-process EVM, in a temporary data dir) after seeding it in-process with ``--batteries``
+Starts ``bpp serve`` (one uvicorn process, SQLite in a temporary data dir, Redis DB 7 of the
+local server and an anvil node started here — ``BPP_BENCH_REDIS_URL`` /
+``BPP_BENCH_CHAIN_RPC_URL`` name others, ``--embedded`` uses the embedded Valkey and the
+in-process EVM instead) after seeding it in-process with ``--batteries``
 batteries installed in vehicles with plates (one in ten with an open overheating alert), then
 drives the parking gate's REST endpoint (``GET /parking/v1/decision?plate=…&underground=true``,
 parking-operator API key) from a load generator in this process (raw HTTP/1.1 keep-alive
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -74,6 +77,22 @@ def _environment(data_dir: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+def _use_local_services(stack: contextlib.ExitStack) -> None:
+    """Unless named already: Redis DB 7 of the local server (flushed) and an anvil node.
+
+    The deployment shape: with the in-process EVM, the chain work of the seeding (anchors,
+    status lists) runs in the server's own event loop and shows as stalls of tens of
+    milliseconds in the gate's tail latency, which no deployment has.
+    """
+    from bench.ingest import _anvil
+
+    os.environ.setdefault("BPP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+    if "BPP_BENCH_CHAIN_RPC_URL" not in os.environ:
+        url = stack.enter_context(_anvil(True))
+        assert url is not None
+        os.environ["BPP_BENCH_CHAIN_RPC_URL"] = url
 
 
 def _vin(index: int) -> str:
@@ -458,8 +477,17 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, default=None, help="write the server's cProfile stats here"
     )
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="run the server on the embedded Valkey and in-process EVM instead of the local "
+        "Redis and an anvil node started here",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bpp-bench-services-") as folder:
+    with contextlib.ExitStack() as stack:
+        if not args.embedded:
+            _use_local_services(stack)
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="bpp-bench-services-"))
         result = asyncio.run(_measure(args, Path(folder)))
     if args.json:
         print(json.dumps(result))
