@@ -67,7 +67,7 @@ class PlatformGraphQLRouter(GraphQLRouter[Context, None]):
         self.core_schema: GraphQLSchema = schema._schema
 
     def decode_json(self, data: str | bytes) -> object:
-        """Request bodies through orjson (integers beyond 64 bits and NaN handled as JSON)."""
+        """Request bodies through orjson: integers beyond 64 bits stay exact, NaN is refused."""
         try:
             return fastjson.loads(data)
         except json.JSONDecodeError:
