@@ -138,3 +138,15 @@ class GraphQLClient:
 @pytest.fixture
 def gql(client: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(client)
+
+
+@pytest.fixture
+def city_is_trusted(runtime: Runtime) -> Iterator[None]:
+    """The city's DID as the trusted root of role credentials (BPP_ROLE_CREDENTIAL_ISSUERS)."""
+    from tests.backend.auth.test_role_credentials import CITY
+
+    assert runtime.role_auth is not None
+    before = runtime.role_auth.trusted_issuers
+    runtime.role_auth.trusted_issuers = frozenset({CITY.did})
+    yield
+    runtime.role_auth.trusted_issuers = before

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 from backend.auth.role_credentials import ACCREDITATION_TYPE
 from backend.orgs.roles import Role
 from backend.runtime import Runtime
-from tests.backend.auth.test_role_credentials import CITY, Party, present, role_credential
+from tests.backend.auth.test_role_credentials import Party, present, role_credential
 from tests.backend.test_authorization_matrix import Actor, Api, make_org
 
 pytestmark = pytest.mark.integration
@@ -28,16 +27,6 @@ mutation($p: JSON!, $c: String!) { signInWithPresentation(presentation: $p, chal
 CHALLENGE = (
     """mutation { roleChallenge { __typename ... on RoleChallenge { challenge domain } } }"""
 )
-
-
-@pytest.fixture
-def city_is_trusted(runtime: Runtime) -> Iterator[None]:
-    """The city's DID as the trusted root of role credentials (BPP_ROLE_CREDENTIAL_ISSUERS)."""
-    assert runtime.role_auth is not None
-    before = runtime.role_auth.trusted_issuers
-    runtime.role_auth.trusted_issuers = frozenset({CITY.did})
-    yield
-    runtime.role_auth.trusted_issuers = before
 
 
 async def test_an_accredited_inspector_signs_in_by_presentation_and_is_audited(

@@ -4,6 +4,7 @@ API keys made by `bpp apikey create` beside it and a seeded passport (tests/web/
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.backend.test_cli_serve import BPP, bpp_server, clean_env
 from tests.services import free_port
@@ -68,3 +70,16 @@ def seeded_server(data_dir: Path) -> Iterator[Server]:
             other_repairer=api_key(env, "repairer", "other-fix")[0],
         )
         yield Server(base, env, asyncio.run(_seed(base, keys)))
+
+
+@contextmanager
+def browser_server(data_dir: Path) -> Iterator[Server]:
+    """`seeded_server` for the browser tests: skipped where Debian's chromium is missing,
+    failed under CI (where scripts/bootstrap installs it)."""
+    missing = chromium_missing()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run: {missing}")
+        pytest.skip(missing)
+    with seeded_server(data_dir) as running:
+        yield running

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.web.browser import chromium
 from tests.web.seed import PASSWORD, revoke_passport
-from tests.web.server import Server, chromium_missing, seeded_server
+from tests.web.server import Server, browser_server
 
 pytestmark = pytest.mark.browser
 
@@ -32,12 +31,7 @@ WAIT_S = 30  # the badge polls every 5 s
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    missing = chromium_missing()
-    if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests cannot run: {missing}")
-        pytest.skip(missing)
-    with seeded_server(tmp_path_factory.mktemp("web-server")) as running:
+    with browser_server(tmp_path_factory.mktemp("web-server")) as running:
         yield running
 
 

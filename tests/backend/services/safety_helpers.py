@@ -17,10 +17,11 @@ from backend.lifecycle import service as lifecycle
 from backend.orgs.roles import Role
 from backend.orgs.service import get_or_create_organisation
 from backend.runtime import Runtime
-from backend.vehicles.service import register_vehicle, vin_check_digit
+from backend.vehicles.service import register_vehicle
 from ble_bridge.keys import DeviceKey
 from tests.backend.conftest import GraphQLClient, OrgKey
 from tests.backend.telemetry.helpers import ingest, new_battery, register_device, sample, signed
+from tests.web.seed import a_vin
 
 REQUEST_CREDENTIAL = """
 mutation R($input: RequestChargingCredentialInput!) {
@@ -124,13 +125,6 @@ def hot(**changes: Any) -> dict[str, Any]:
     }
 
 
-def make_vin() -> str:
-    alphabet = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
-    body = "KMH" + "".join(secrets.choice(alphabet) for _ in range(14))
-    vin = body[:8] + "0" + body[9:]
-    return vin[:8] + vin_check_digit(vin) + vin[9:]
-
-
 def make_plate() -> str:
     return f"{secrets.randbelow(900) + 100}GA{secrets.randbelow(9000) + 1000}"
 
@@ -159,7 +153,7 @@ async def car_with_battery(
 ) -> Car:
     """A battery (manufactured) installed in a registered vehicle, read by a gateway."""
     battery_id = await new_battery(runtime, chemistry=chemistry, owner_id=owner_id)
-    vin, plate = make_vin(), make_plate()
+    vin, plate = a_vin(), make_plate()
     async with runtime.db.unit_of_work() as session:
         organisation = await get_or_create_organisation(session, "acme-cells")
         principal = Principal(organisation_id=organisation.id, role=Role.MANUFACTURER)

@@ -5,7 +5,6 @@ opens an inspection and signs as itself; a role holder whose key the platform do
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ from backend.orgs.roles import Role
 from backend.orgs.service import get_or_create_organisation
 from backend.runtime import Runtime
 from credentials.keys import Signer
-from tests.backend.auth.test_role_credentials import CITY, Party, present, role_credential
+from tests.backend.auth.test_role_credentials import Party, present, role_credential
 from tests.backend.services.test_inspection_trade import OPEN, accredit, one, register_battery
 from tests.backend.test_authorization_matrix import Actor, Api, make_org
 
@@ -33,15 +32,6 @@ class HostedHolder:
     def __init__(self, did: str, signer: Signer) -> None:
         self.did = did
         self.signer = signer
-
-
-@pytest.fixture
-def city_is_trusted(runtime: Runtime) -> Iterator[None]:
-    assert runtime.role_auth is not None
-    before = runtime.role_auth.trusted_issuers
-    runtime.role_auth.trusted_issuers = frozenset({CITY.did})
-    yield
-    runtime.role_auth.trusted_issuers = before
 
 
 async def sign_in(api: Api, holder: Any) -> Actor:
