@@ -72,6 +72,17 @@ class AuthorityErrorCode(Enum):
     UNAVAILABLE = ErrorCode.UNAVAILABLE.value
 
 
+@strawberry.enum(description="Why a charging, safety or parking operation failed.")
+class SafetyErrorCode(Enum):
+    NOT_FOUND = ErrorCode.NOT_FOUND.value
+    INVALID_INPUT = ErrorCode.INVALID_INPUT.value
+    ALREADY_EXISTS = ErrorCode.ALREADY_EXISTS.value
+    FORBIDDEN = ErrorCode.FORBIDDEN.value
+    UNAUTHENTICATED = ErrorCode.UNAUTHENTICATED.value
+    CONFLICT = ErrorCode.CONFLICT.value
+    UNAVAILABLE = ErrorCode.UNAVAILABLE.value
+
+
 # Codes of lower layers that a domain's enum does not list: what the client should do about
 # them is what the generic code says (a chain node out of reach is UNAVAILABLE).
 _FALLBACK = {
@@ -134,6 +145,17 @@ class AuthorityError:
         return cls(
             code=_code_in(AuthorityErrorCode, error), message=error.message, field=error.field
         )
+
+
+@strawberry.type(description="An expected failure of a safety operation: nothing was written.")
+class SafetyError:
+    code: SafetyErrorCode
+    message: str
+    field: str | None = None
+
+    @classmethod
+    def from_domain(cls, error: DomainError) -> SafetyError:
+        return cls(code=_code_in(SafetyErrorCode, error), message=error.message, field=error.field)
 
 
 class Replayable(Protocol):

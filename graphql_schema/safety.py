@@ -21,7 +21,7 @@ from backend.auth.principal import Principal
 from backend.charging import service as charging
 from backend.charging.models import ChargingCredential as CredentialRow
 from backend.charging.models import ChargingSession as SessionRow
-from backend.kit.errors import DomainError, ErrorCode, ForbiddenError, UnauthenticatedError
+from backend.kit.errors import DomainError, ForbiddenError, UnauthenticatedError
 from backend.kit.events import battery_channel
 from backend.kit.models import as_utc
 from backend.orgs.roles import Role
@@ -33,7 +33,7 @@ from backend.safety import service as safety
 from backend.safety.models import SafetyAlert as AlertRow
 from backend.safety.notify import publish
 from graphql_schema.context import Context
-from graphql_schema.errors import _code_in, run_mutation
+from graphql_schema.errors import SafetyError, run_mutation
 from graphql_schema.passports import battery_id_from, json_object, request_of
 
 Info = strawberry.Info[Context, None]
@@ -48,28 +48,6 @@ SAFETY_READERS: Final = frozenset(
         Role.PARKING_OPERATOR,
     }
 )
-
-
-@strawberry.enum(description="Why a charging, safety or parking operation failed.")
-class SafetyErrorCode(Enum):
-    NOT_FOUND = ErrorCode.NOT_FOUND.value
-    INVALID_INPUT = ErrorCode.INVALID_INPUT.value
-    ALREADY_EXISTS = ErrorCode.ALREADY_EXISTS.value
-    FORBIDDEN = ErrorCode.FORBIDDEN.value
-    UNAUTHENTICATED = ErrorCode.UNAUTHENTICATED.value
-    CONFLICT = ErrorCode.CONFLICT.value
-    UNAVAILABLE = ErrorCode.UNAVAILABLE.value
-
-
-@strawberry.type(description="An expected failure of a safety operation: nothing was written.")
-class SafetyError:
-    code: SafetyErrorCode
-    message: str
-    field: str | None = None
-
-    @classmethod
-    def from_domain(cls, error: DomainError) -> SafetyError:
-        return cls(code=_code_in(SafetyErrorCode, error), message=error.message, field=error.field)
 
 
 def may_read_safety(principal: Principal, battery: Battery) -> None:

@@ -40,6 +40,7 @@ from backend.passports.service import (
     battery_attributes,
     ensure_writable,
     get_battery,
+    numeric_value,
     passport_id,
     xsd_datetime,
 )
@@ -86,14 +87,6 @@ class CompletedInspection:
     assessment: methods.Assessment
     credential: IssuedCredential
     sd_jwt: IssuedCredential
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, dict):
-        value = value.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _inspection_id(value: str) -> str:
@@ -231,8 +224,8 @@ class InspectionService:
         return methods.Reference(
             rated_capacity_ah=battery.rated_capacity_ah,
             nominal_voltage_v=battery.nominal_voltage_v,
-            certified_energy_kwh=_number(attributes.get("certifiedUsableEnergy")),
-            initial_resistance_ohm=_number(attributes.get("initialInternalResistance")),
+            certified_energy_kwh=numeric_value(attributes.get("certifiedUsableEnergy")),
+            initial_resistance_ohm=numeric_value(attributes.get("initialInternalResistance")),
         )
 
     async def complete(

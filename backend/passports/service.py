@@ -579,6 +579,15 @@ def set_status(battery: Battery, status: BatteryStatus, at: datetime, originator
     battery.updated_at = datetime.now(UTC)
 
 
+def numeric_value(value: Any) -> float | None:
+    """The number an attribute value holds: a plain number or a measurement's `value`."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 async def battery_attributes(session: AsyncSession, battery: Battery) -> dict[str, Any]:
     """Every attribute value held for the battery, keyed by term, rendered for credentials.
 

@@ -106,8 +106,9 @@ REQUIRED: Final = frozenset(
         *SERVICE_CHECKS,
     }
 )
-# The chain consistency of status lists is asked for and shown, but not required: a publish
-# still pending makes it `unknown` for a few seconds, which must not fail a sale.
+# The chain consistency of status lists is shown but not part of the verdict (`REQUIRED`): a
+# publish still pending makes it `unknown` for a few seconds, which must not fail a sale. The
+# library runs that check only for a policy that requires it, hence this policy.
 VERIFY_POLICY: Final = PLATFORM_POLICY.with_required(CheckName.CHAIN_CONSISTENCY)
 _CHECK_ORDER: Final = (
     "schema",

@@ -222,20 +222,12 @@ async def successor_of(session: AsyncSession, battery_id: str) -> str | None:
     return found.first()
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, dict):
-        value = value.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 async def soh_chart(session: AsyncSession, battery_id: str) -> LineChart | None:
     history = await passports.measurement_history(session, battery_id, SOH_TERM, limit=200)
     points = [
         (as_utc(row.measured_at), number)
         for row in reversed(history)
-        if (number := _number(row.value)) is not None
+        if (number := passports.numeric_value(row.value)) is not None
     ]
     return line_chart(points) if points else None
 
