@@ -35,7 +35,6 @@ import os
 import random
 import resource
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from bench.ingest import (
     _free_port,
     _processes,
     _serve,
+    _stop,
 )
 
 PASSPORT = (
@@ -99,15 +99,6 @@ def _environment(
         BPP_TELEMETRY_COMPACT_INTERVAL_S="0",
     )
     return env
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 async def _seed(base: str, env: dict[str, str], owners: int) -> list[Owner]:

@@ -311,6 +311,16 @@ def _serve(env: dict[str, str], port: int, workers: int, log: Path) -> subproces
         time.sleep(0.3)
 
 
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a `bpp serve` the way an operator does (SIGINT), killing it after 30 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 async def _play(
     url: str, bodies: list[list[bytes]], samples_per_batch: list[int], period_s: float
 ) -> tuple[list[float], int, int, float]:
@@ -427,12 +437,7 @@ def measure_ingest(
             sys.stderr.write(log.read_text()[-5000:])
             raise
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
             asyncio.run(_drop_database(database))
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
