@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from graphql_schema.doccache import DocumentCache
 from graphql_schema.schema import MAX_DEPTH, build_schema
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 
 
-async def test_a_valid_document_is_parsed_once_and_gives_the_same_answer() -> None:
+async def test_a_valid_document_is_parsed_once_and_gives_the_same_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import strawberry.schema.schema as strawberry_schema
+
+    parsed: list[str] = []
+    real_parse = strawberry_schema.parse  # type: ignore[attr-defined]
+
+    def counting_parse(source: Any, **options: Any) -> Any:
+        parsed.append(str(source))
+        return real_parse(source, **options)
+
+    monkeypatch.setattr(strawberry_schema, "parse", counting_parse)
     schema = build_schema(production=False)
     first = await schema.execute(INTROSPECTION)
     again = await schema.execute(INTROSPECTION)
     assert first.errors is None
     assert again.data == first.data
+    assert parsed == [INTROSPECTION]
+    await build_schema(production=False).execute(INTROSPECTION)  # another schema, own cache
+    assert parsed == [INTROSPECTION, INTROSPECTION]
 
 
 async def test_each_schema_keeps_its_own_rules() -> None:
