@@ -22,9 +22,11 @@ from strawberry.scalars import JSON
 from backend.auth.policy import Resource, ResourceKind
 from backend.kit.errors import DomainError
 from backend.kit.models import as_utc
+from backend.passports.service import numeric_value
 from backend.safety.notify import publish as publish_safety
 from backend.telemetry import devices, ingest
 from backend.telemetry import service as telemetry
+from backend.telemetry.derived import hottest
 from backend.telemetry.errors import IngestErrorCode as DomainIngestErrorCode
 from backend.telemetry.errors import IngestRefused
 from backend.telemetry.models import (
@@ -308,22 +310,17 @@ class LatestState:
     @classmethod
     def from_row(cls, row: TelemetryState) -> Self:
         values = row.measurements
-        temperatures = values.get("temperatures_c") or []
         return cls(
             measured_at=row.measured_at,
             device_id=row.device_id,
             samples=row.samples,
-            soc_pct=_number(values.get("soc_pct")),
-            soh_pct=_number(values.get("soh_pct")),
-            pack_voltage_v=_number(values.get("pack_voltage_v")),
-            pack_current_a=_number(values.get("pack_current_a")),
-            temperature_max_c=max(temperatures) if temperatures else None,
+            soc_pct=numeric_value(values.get("soc_pct")),
+            soh_pct=numeric_value(values.get("soh_pct")),
+            pack_voltage_v=numeric_value(values.get("pack_voltage_v")),
+            pack_current_a=numeric_value(values.get("pack_current_a")),
+            temperature_max_c=hottest(values),
             measurements=cast(JSON, values),
         )
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @strawberry.type
