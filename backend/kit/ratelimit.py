@@ -19,7 +19,9 @@ KEY_PREFIX: Final = "bpp:ratelimit:"
 
 # KEYS: bucket keys. ARGV: per bucket (rate, burst) pairs. Returns 0 when every bucket had a
 # token (one taken from each), else the milliseconds until the emptiest would have one.
-_SCRIPT: Final = """
+# Public so that a script doing more in the same round trip (the parking gate's) can embed it
+# as a local function and take from the very same buckets.
+BUCKET_TAKE_SCRIPT: Final = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local states = {}
@@ -62,7 +64,7 @@ class Bucket:
 class RateLimiter:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._script = redis.register_script(_SCRIPT)
+        self._script = redis.register_script(BUCKET_TAKE_SCRIPT)
 
     async def take(self, buckets: list[Bucket]) -> float | None:
         """Take a token from every bucket: None if allowed, else seconds to wait."""

@@ -27,9 +27,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from backend.auth.principal import Principal
 from backend.kit.db import Database
 from backend.kit.errors import AlreadyExistsError, InvalidInputError, NotFoundError
-from backend.kit.ratelimit import _SCRIPT as _RATE_LIMIT_SCRIPT
+from backend.kit.ratelimit import BUCKET_TAKE_SCRIPT, Bucket, RateLimiter
 from backend.kit.ratelimit import KEY_PREFIX as RATE_KEY_PREFIX
-from backend.kit.ratelimit import Bucket, RateLimiter
 from backend.orgs.roles import Role
 from backend.parking.decision import Decision, decide, policy
 from backend.parking.models import ParkingFacility
@@ -63,7 +62,7 @@ return {battery, redis.call('GET', ARGV[1] .. battery)}
 # {wait_ms} when limited, else {0, battery id or nil, snapshot or nil}.
 _LIMITED_LOOKUP: Final = (
     "local function take(KEYS, ARGV)\n"
-    + _RATE_LIMIT_SCRIPT
+    + BUCKET_TAKE_SCRIPT
     + """
 end
 local buckets = tonumber(ARGV[1])
